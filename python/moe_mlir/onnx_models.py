@@ -1,0 +1,276 @@
+"""ONNX models computing a ``moe.layer``, to check the reference evaluator
+against onnxruntime (needs ``onnx``; running them needs ``onnxruntime``).
+
+- :func:`ort_moe_model`: the router as MatMul(+Add) feeding one
+  ``com.microsoft.MoE`` node, the fused operator peers ship.
+- :func:`dense_reference_model`: standard ONNX ops only; every expert runs on
+  every token (batched MatMul) and a (T, E) weight matrix built with
+  ScatterElements zeroes the unselected ones.
+
+Both take the layer as dump-named float32 arrays plus meta (see
+:mod:`moe_mlir.synth`) and keep those names for the initializers; the
+``make_*`` wrappers draw a random layer from a seed and return
+``(model, arrays, meta)``. The graph input is ``tokens`` (T, H), T dynamic;
+the output is ``output`` (T, H).
+
+What onnxruntime 1.32.0's CPU ``MoE`` kernel accepts (measured, float32):
+- activation_type relu, silu, identity, swiglu: match the semantics (rel L2
+  ~1e-7); ``gelu`` is the *tanh* approximation (matches our ``gelu_tanh`` to
+  ~1e-7, differs from erf-``gelu`` by ~2e-4), so only ``gelu_tanh`` maps.
+- fc1/fc2 biases: work. fc3 (a separate up projection): fails at run time,
+  "FC3 is not implemented for CPU MoE", so a GLU layer runs only as swiglu.
+- swiglu needs ``swiglu_fusion=1`` (fc1 rows interleave gate and up: row 2j
+  is gate row j, row 2j+1 up row j); 0 and 2 fail at session creation ("CPU
+  MoE only supports interleaved SwiGLU format"). alpha, beta and
+  swiglu_limit work. silu GLU is swiglu with alpha 1, beta 0, no limit.
+- Routing: router_probs are logits, softmax is always applied, so sigmoid
+  scoring has no mapping. ``topk_then_score`` + softmax equals
+  ``score_then_topk`` + softmax + normalize, so it maps to
+  normalize_routing_weights=1. k from 1 to 8 with E up to 16 work.
+- Absent experts map to all-zero fc2 weights and bias rows.
+"""
+
+import math
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .synth import random_layer
+
+OPSET = 17
+FLOAT = TensorProto.FLOAT
+
+
+def ort_moe_unsupported(meta):
+    """Why onnxruntime's CPU MoE cannot run this layer, or None if it can."""
+    act = meta["activation"]["kind"]
+    if meta["routing"].get("scoring", "softmax") != "softmax":
+        return "MoE applies softmax to router_probs; no sigmoid scoring"
+    if meta["glu"] and act not in ("silu", "swiglu"):
+        return f"{act} GLU needs fc3, which the CPU MoE kernel does not implement"
+    if act == "gelu":
+        return "the CPU MoE 'gelu' is the tanh approximation; erf gelu has no mapping"
+    return None
+
+
+class _Graph:
+    """Collects nodes and initializers, naming intermediate values."""
+
+    def __init__(self):
+        self.nodes, self.inits, self._n = [], [], 0
+
+    def init(self, name, array):
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def const(self, value, dtype=np.float32):
+        self._n += 1
+        return self.init(f"const_{self._n}", np.asarray(value, dtype=dtype))
+
+    def op(self, op_type, inputs, n_out=1, domain=None, **attrs):
+        self._n += 1
+        outs = [f"{op_type.lower()}_{self._n}" + (f"_{j}" if n_out > 1 else "")
+                for j in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, domain=domain, **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def model(self, name, hidden, outputs, extra_opsets=()):
+        self.nodes[-1].output[0] = "output"
+        graph = helper.make_graph(
+            self.nodes, name,
+            [helper.make_tensor_value_info("tokens", FLOAT, ["T", hidden])],
+            [helper.make_tensor_value_info("output", FLOAT, ["T", hidden])] + list(outputs),
+            self.inits)
+        opsets = [helper.make_opsetid("", OPSET)] + list(extra_opsets)
+        return helper.make_model(graph, opset_imports=opsets, producer_name="moe_mlir")
+
+
+def _param(act, key, default):
+    return float(default if act.get(key) is None else act[key])
+
+
+def _f32(arrays, name):
+    return None if name not in arrays else np.asarray(arrays[name], dtype=np.float32)
+
+
+def _router_logits(g, arrays):
+    g.init("router_weight", _f32(arrays, "router_weight"))
+    logits = g.op("MatMul", ["tokens", g.op("Transpose", ["router_weight"], perm=[1, 0])])
+    if "router_bias" in arrays:
+        logits = g.op("Add", [logits, g.init("router_bias", _f32(arrays, "router_bias"))])
+    return logits
+
+
+def ort_moe_model(arrays, meta):
+    """Router + one ``com.microsoft.MoE`` node. Raises ValueError for layers
+    the CPU kernel cannot express (see :func:`ort_moe_unsupported`)."""
+    why = ort_moe_unsupported(meta)
+    if why:
+        raise ValueError(why)
+    e, h, i = meta["num_experts"], meta["hidden"], meta["inter"]
+    act = meta["activation"]
+    routing = meta["routing"]
+    g = _Graph()
+    logits = _router_logits(g, arrays)
+    attrs = {"k": int(routing["top_k"]),
+             # softmax over the k selected logits == renormalised softmax.
+             "normalize_routing_weights": int(routing["normalize"]
+                                              or routing["order"] == "topk_then_score")}
+    up, up_b = _f32(arrays, "up_weight"), _f32(arrays, "up_bias")
+    if meta["glu"]:
+        gate, gate_b = _f32(arrays, "gate_weight"), _f32(arrays, "gate_bias")
+        fc1 = np.empty((e, 2 * i, h), np.float32)
+        fc1[:, 0::2], fc1[:, 1::2] = gate, up
+        fc1_b = None
+        if gate_b is not None or up_b is not None:
+            fc1_b = np.zeros((e, 2 * i), np.float32)
+            fc1_b[:, 0::2] = 0 if gate_b is None else gate_b
+            fc1_b[:, 1::2] = 0 if up_b is None else up_b
+        swiglu = act["kind"] == "swiglu"
+        attrs.update(activation_type="swiglu", swiglu_fusion=1,
+                     activation_alpha=_param(act, "alpha", 1.0) if swiglu else 1.0,
+                     activation_beta=_param(act, "beta", 0.0) if swiglu else 0.0)
+        if act["kind"] == "swiglu" and act.get("limit") is not None:
+            attrs["swiglu_limit"] = float(act["limit"])
+    else:
+        fc1, fc1_b = up, up_b
+        attrs["activation_type"] = {"gelu_tanh": "gelu"}.get(act["kind"], act["kind"])
+    fc2, fc2_b = _f32(arrays, "down_weight").copy(), _f32(arrays, "down_bias")
+    absent = np.asarray(meta.get("absent") or [False] * e, dtype=bool)
+    fc2[absent] = 0  # an absent expert contributes nothing
+    if fc2_b is not None:
+        fc2_b = fc2_b.copy()
+        fc2_b[absent] = 0
+    inputs = ["tokens", logits, g.init("fc1_experts_weights", fc1),
+              g.init("fc1_experts_bias", fc1_b) if fc1_b is not None else "",
+              g.init("fc2_experts_weights", fc2)]
+    if fc2_b is not None:
+        inputs.append(g.init("fc2_experts_bias", fc2_b))
+    g.op("MoE", inputs, domain="com.microsoft", **attrs)
+    return g.model("moe_ort", h, [], [helper.make_opsetid("com.microsoft", 1)])
+
+
+def _activation(g, kind, v):
+    if kind == "silu":
+        return g.op("Mul", [v, g.op("Sigmoid", [v])])
+    if kind == "gelu":
+        inner = g.op("Erf", [g.op("Mul", [v, g.const(1.0 / math.sqrt(2.0))])])
+        return g.op("Mul", [g.op("Mul", [v, g.const(0.5)]), g.op("Add", [inner, g.const(1.0)])])
+    if kind == "gelu_tanh":
+        cube = g.op("Mul", [g.op("Mul", [v, v]), v])
+        poly = g.op("Add", [v, g.op("Mul", [cube, g.const(0.044715)])])
+        t = g.op("Tanh", [g.op("Mul", [poly, g.const(math.sqrt(2.0 / math.pi))])])
+        return g.op("Mul", [g.op("Mul", [v, g.const(0.5)]), g.op("Add", [t, g.const(1.0)])])
+    if kind == "relu":
+        return g.op("Relu", [v])
+    if kind == "identity":
+        return v
+    raise ValueError(f"unknown activation {kind!r}")
+
+
+def dense_reference_model(arrays, meta, routing_outputs=False):
+    """The layer in standard ONNX ops, every expert on every token.
+
+    ``routing_outputs`` adds outputs ``selected`` (T, k) int64 and
+    ``routing_weights`` (T, k) for comparing expert choices.
+    """
+    e, h, i = meta["num_experts"], meta["hidden"], meta["inter"]
+    routing, act = meta["routing"], meta["activation"]
+    k = int(routing["top_k"])
+    g = _Graph()
+    logits = _router_logits(g, arrays)
+    # TopK on the logits for both orders: scores are a strictly increasing
+    # function of them, and it avoids float32 ties among saturated scores
+    # (same choice as the reference evaluator). ONNX TopK breaks ties
+    # towards the lower index.
+    top_vals, selected = g.op("TopK", [logits, g.const([k], np.int64)], n_out=2,
+                              axis=-1, largest=1, sorted=1)
+    score_op = "Softmax" if routing["scoring"] == "softmax" else "Sigmoid"
+    sattrs = {"axis": -1} if score_op == "Softmax" else {}
+    if routing["order"] == "score_then_topk":
+        scores = g.op(score_op, [logits], **sattrs)
+        w = g.op("GatherElements", [scores, selected], axis=-1)
+    else:
+        w = g.op(score_op, [top_vals], **sattrs)
+    if routing["normalize"]:
+        w = g.op("Div", [w, g.op("ReduceSum", [w, g.const([-1], np.int64)], keepdims=1)])
+    if routing_outputs:
+        g.nodes.append(helper.make_node("Identity", [selected], ["selected"]))
+        g.nodes.append(helper.make_node("Identity", [w], ["routing_weights"]))
+    zeros = g.op("ConstantOfShape", [g.op("Shape", [logits])],
+                 value=helper.make_tensor("zero", FLOAT, [1], [0.0]))
+    dense_w = g.op("ScatterElements", [zeros, selected, w], axis=1)  # (T, E)
+    absent = np.asarray(meta.get("absent") or [False] * e, dtype=bool)
+    if absent.any():
+        dense_w = g.op("Mul", [dense_w, g.const((~absent).astype(np.float32))])
+
+    x3 = g.op("Unsqueeze", ["tokens", g.const([0], np.int64)])  # (1, T, H)
+
+    def linear(kind, inp):
+        name = kind + "_weight"
+        w_t = g.op("Transpose", [g.init(name, _f32(arrays, name))], perm=[0, 2, 1])
+        y = g.op("MatMul", [inp, w_t])  # (E, T, out)
+        if kind + "_bias" in arrays:
+            b = g.init(kind + "_bias", _f32(arrays, kind + "_bias"))
+            y = g.op("Add", [y, g.op("Unsqueeze", [b, g.const([1], np.int64)])])
+        return y
+
+    up = linear("up", x3)
+    if meta["glu"]:
+        gate = linear("gate", x3)
+        if act["kind"] == "swiglu":
+            alpha, beta = _param(act, "alpha", 1.0), _param(act, "beta", 0.0)
+            if act.get("limit") is not None:
+                lim = float(act["limit"])
+                gate = g.op("Min", [gate, g.const(lim)])
+                up = g.op("Clip", [up, g.const(-lim), g.const(lim)])
+            sig = g.op("Sigmoid", [g.op("Mul", [gate, g.const(alpha)])])
+            hid = g.op("Mul", [g.op("Mul", [gate, sig]), g.op("Add", [up, g.const(beta)])])
+        else:
+            hid = g.op("Mul", [_activation(g, act["kind"], gate), up])
+    else:
+        if act["kind"] == "swiglu":
+            raise ValueError("swiglu needs the GLU form")
+        hid = _activation(g, act["kind"], up)
+    out = linear("down", hid)  # (E, T, H)
+    w_et = g.op("Unsqueeze", [g.op("Transpose", [dense_w], perm=[1, 0]),
+                              g.const([2], np.int64)])  # (E, T, 1)
+    g.op("ReduceSum", [g.op("Mul", [out, w_et]), g.const([0], np.int64)], keepdims=0)
+    extra = []
+    if routing_outputs:
+        # ReduceSum must stay the last node (it becomes "output"): move the
+        # Identity nodes to the end after renaming.
+        last = g.nodes.pop()
+        ids = [n for n in g.nodes if n.op_type == "Identity" and n.output[0] in ("selected", "routing_weights")]
+        g.nodes = [n for n in g.nodes if n not in ids] + ids + [last]
+        extra = [helper.make_tensor_value_info("selected", TensorProto.INT64, ["T", k]),
+                 helper.make_tensor_value_info("routing_weights", FLOAT, ["T", k])]
+    return g.model("moe_dense", h, extra)
+
+
+def make_ort_moe(seed=0, **config):
+    """Random layer (``synth.random_layer(seed, **config)``) as a
+    ``com.microsoft.MoE`` model: ``(model, arrays, meta)``."""
+    arrays, meta = random_layer(seed, **config)
+    return ort_moe_model(arrays, meta), arrays, meta
+
+
+def make_dense_reference(seed=0, routing_outputs=False, **config):
+    """Random layer as a standard-op dense model: ``(model, arrays, meta)``."""
+    arrays, meta = random_layer(seed, **config)
+    return dense_reference_model(arrays, meta, routing_outputs), arrays, meta
+
+
+def run_model(model, tokens, threads=1):
+    """Run ``model`` on the CPU: all outputs, in graph order."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # Tests run beside builds on a shared machine: stay on one core.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    return sess.run(None, {"tokens": np.asarray(tokens, dtype=np.float32)})

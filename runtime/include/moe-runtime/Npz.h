@@ -1,0 +1,41 @@
+//===- Npz.h - Writing NumPy .npy arrays into .npz archives -----*- C++ -*-===//
+//
+// The layer dumps and, later, moe-run's outputs are NumPy files, so any
+// Python user can read them without our code. This writer has no LLVM or
+// MLIR dependency so the runtime can share it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_RUNTIME_NPZ_H
+#define MOE_RUNTIME_NPZ_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moe::rt {
+
+/// One array to write: `descr` is the NumPy dtype string ("<f4", "<f2",
+/// "|u1", "<u2", "<i8", "|b1"), `data` its little-endian C-order bytes.
+struct NpyArray {
+  std::string name;
+  std::string descr;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+};
+
+/// Serialises one array as a .npy (format version 1.0) file image.
+std::vector<uint8_t> encodeNpy(const NpyArray &array);
+
+/// Writes `arrays` as an uncompressed .npz (zip) archive at `path`, each
+/// array stored as `<name>.npy`. Returns an empty string on success, or a
+/// message saying what failed.
+std::string writeNpz(const std::string &path,
+                     const std::vector<NpyArray> &arrays);
+
+/// CRC-32 (IEEE 802.3), as zip requires.
+uint32_t crc32(const uint8_t *data, size_t size, uint32_t crc = 0);
+
+} // namespace moe::rt
+
+#endif // MOE_RUNTIME_NPZ_H
