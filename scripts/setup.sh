@@ -12,6 +12,7 @@ APT_PKGS=(
   openmpi-bin libopenmpi-dev
 )
 PIP_PKGS=(onnx onnxruntime numpy lit pytest)
+export PIP_ROOT_USER_ACTION=ignore
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -33,7 +33,6 @@ What onnxruntime 1.32.0's CPU ``MoE`` kernel accepts (measured, float32):
 import math
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .synth import random_layer
