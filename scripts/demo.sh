@@ -11,7 +11,8 @@ out=out/demo
 rm -rf "$out" && mkdir -p "$out"
 
 echo "== examples/tiny_moe.mlir through moe-opt (weights elided) =="
-build/bin/moe-opt examples/tiny_moe.mlir --mlir-elide-resource-strings-if-larger=16
+build/bin/moe-opt examples/tiny_moe.mlir --mlir-elide-resource-strings-if-larger=16 |
+  sed '/^{-#/,$d'
 
 echo "== dump the layer, evaluate it in float64 =="
 build/bin/moe-opt examples/tiny_moe.mlir --moe-dump-layers="$out/layers" -o /dev/null

@@ -9,7 +9,19 @@ here so that the evaluator works with NumPy alone.
 
 from .npz import save_layer, read_dump, bf16_bits_to_float, float_to_bf16_bits
 from .quant import quantize, dequantize, pack_int4, unpack_int4, quantize_entry
-from .reference import load_layer, evaluate, routing, expert_weights
+
+# The evaluator is imported on first use, not here, so that
+# `python3 -m moe_mlir.reference` runs it as __main__ without runpy's
+# double-import warning.
+_LAZY = {"load_layer", "evaluate", "routing", "expert_weights"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from . import reference
+        return getattr(reference, name)
+    raise AttributeError(f"module 'moe_mlir' has no attribute {name!r}")
+
 
 __all__ = [
     "save_layer", "read_dump", "bf16_bits_to_float", "float_to_bf16_bits",
