@@ -58,14 +58,29 @@ LogicalResult checkShape(Operation *op, StringRef name, Value value,
   return diag;
 }
 
+/// Every weight's logical element type must be the tokens' one: storage
+/// precision is the business of #moe.quant encodings, not of mixed types.
+LogicalResult verifyElementTypes(Operation *op, Type tokensElement) {
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = cast<RankedTensorType>(operand.get().getType());
+    if (type.getElementType() != tokensElement)
+      return op->emitOpError()
+             << "operand #" << operand.getOperandNumber() << " has element type "
+             << type.getElementType() << " but tokens have " << tokensElement;
+  }
+  return success();
+}
+
 /// Sizes shared by both layer ops, read off tokens and router.
 struct LayerDims {
   int64_t experts, hidden;
 };
 
-FailureOr<LayerDims> verifyTokensAndRouter(Operation *op, Value tokens,
-                                           Value router, Value routerBias,
-                                           Value result) {
+/// Checks what both layer ops share: tokens, router, result and element
+/// types; returns the sizes they fix.
+FailureOr<LayerDims> verifyLayerPrologue(Operation *op, Value tokens,
+                                         Value router, Value routerBias,
+                                         Value result) {
   auto tokensType = cast<RankedTensorType>(tokens.getType());
   auto routerType = cast<RankedTensorType>(router.getType());
   if (tokensType.getRank() != 2)
@@ -91,21 +106,11 @@ FailureOr<LayerDims> verifyTokensAndRouter(Operation *op, Value tokens,
     return op->emitOpError() << "result type " << result.getType()
                              << " must equal the tokens type "
                              << tokens.getType();
+  if (failed(verifyElementTypes(op, tokensType.getElementType())))
+    return failure();
   return LayerDims{experts, hidden};
 }
 
-/// Every weight's logical element type must be the tokens' one: storage
-/// precision is the business of #moe.quant encodings, not of mixed types.
-LogicalResult verifyElementTypes(Operation *op, Type tokensElement) {
-  for (OpOperand &operand : op->getOpOperands()) {
-    auto type = cast<RankedTensorType>(operand.get().getType());
-    if (type.getElementType() != tokensElement)
-      return op->emitOpError()
-             << "operand #" << operand.getOperandNumber() << " has element type "
-             << type.getElementType() << " but tokens have " << tokensElement;
-  }
-  return success();
-}
 
 LogicalResult verifyRoutingCommon(Operation *op, RoutingAttr routing,
                                   ActivationAttr activation, bool glu,
@@ -149,25 +154,13 @@ LogicalResult verifyBiases(Operation *op, bool glu, Value gateBias,
 // LayerOp
 //===----------------------------------------------------------------------===//
 
-int64_t LayerOp::getNumExperts() {
-  return getRouterWeight().getType().getDimSize(0);
-}
-int64_t LayerOp::getHiddenSize() {
-  return getTokens().getType().getDimSize(1);
-}
-int64_t LayerOp::getInterSize() {
-  return getUpWeight().getType().getDimSize(1);
-}
-
 LogicalResult LayerOp::verify() {
   Operation *op = getOperation();
-  FailureOr<LayerDims> dims = verifyTokensAndRouter(
+  FailureOr<LayerDims> dims = verifyLayerPrologue(
       op, getTokens(), getRouterWeight(), getRouterBias(), getResult());
   if (failed(dims))
     return failure();
   int64_t e = dims->experts, h = dims->hidden;
-  if (failed(verifyElementTypes(op, getTokens().getType().getElementType())))
-    return failure();
   auto upType = getUpWeight().getType();
   if (upType.getRank() != 3 || upType.isDynamicDim(1) ||
       upType.getDimSize(1) < 1)
@@ -194,19 +187,6 @@ LogicalResult LayerOp::verify() {
 //===----------------------------------------------------------------------===//
 // ClusteredLayerOp
 //===----------------------------------------------------------------------===//
-
-int64_t ClusteredLayerOp::getNumExperts() {
-  return getRouterWeight().getType().getDimSize(0);
-}
-int64_t ClusteredLayerOp::getNumClusters() {
-  return getUpBase().getType().getDimSize(0);
-}
-int64_t ClusteredLayerOp::getHiddenSize() {
-  return getTokens().getType().getDimSize(1);
-}
-int64_t ClusteredLayerOp::getInterSize() {
-  return getUpBase().getType().getDimSize(1);
-}
 
 namespace {
 /// Checks one weight kind's base and factors against its ranks.
@@ -246,13 +226,11 @@ LogicalResult verifyWeightKind(Operation *op, StringRef kind, Value base,
 
 LogicalResult ClusteredLayerOp::verify() {
   Operation *op = getOperation();
-  FailureOr<LayerDims> dims = verifyTokensAndRouter(
+  FailureOr<LayerDims> dims = verifyLayerPrologue(
       op, getTokens(), getRouterWeight(), getRouterBias(), getResult());
   if (failed(dims))
     return failure();
   int64_t e = dims->experts, h = dims->hidden;
-  if (failed(verifyElementTypes(op, getTokens().getType().getElementType())))
-    return failure();
 
   auto upType = getUpBase().getType();
   if (upType.getRank() != 3 || upType.isDynamicDim(0) ||

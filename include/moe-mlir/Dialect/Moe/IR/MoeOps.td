@@ -12,6 +12,14 @@ class Moe_Op<string mnemonic, list<Trait> traits = []>
 
 def Moe_FloatTensor : RankedTensorOf<[F16, BF16, F32]>;
 
+// Accessors both layer ops share: sizes read off tokens and router.
+defvar moeLayerSizes = [{
+    int64_t getNumExperts() {
+      return getRouterWeight().getType().getDimSize(0);
+    }
+    int64_t getHiddenSize() { return getTokens().getType().getDimSize(1); }
+}];
+
 def Moe_LayerOp : Moe_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   let summary = "a whole Mixture-of-Experts feed-forward layer";
   let description = [{
@@ -57,10 +65,8 @@ def Moe_LayerOp : Moe_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    int64_t getNumExperts();
-    int64_t getHiddenSize();
-    int64_t getInterSize();
+  let extraClassDeclaration = moeLayerSizes # [{
+    int64_t getInterSize() { return getUpWeight().getType().getDimSize(1); }
     bool isGlu() { return static_cast<bool>(getGateWeight()); }
   }];
 }
@@ -131,11 +137,9 @@ def Moe_ClusteredLayerOp : Moe_Op<"clustered_layer",
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    int64_t getNumExperts();
-    int64_t getNumClusters();
-    int64_t getHiddenSize();
-    int64_t getInterSize();
+  let extraClassDeclaration = moeLayerSizes # [{
+    int64_t getNumClusters() { return getUpBase().getType().getDimSize(0); }
+    int64_t getInterSize() { return getUpBase().getType().getDimSize(1); }
     bool isGlu() { return static_cast<bool>(getGateBase()); }
   }];
 }
