@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import record_error
+from tools import moe_opt
 from moe_mlir import mlir_text, npz, quant, reference as ref
 from moe_mlir.clustered import decompose_layer
 from moe_mlir.synth import ACTIVATIONS, layer_meta, random_layer, random_tokens
@@ -574,21 +575,8 @@ def test_example_files_are_consistent():
         np.testing.assert_allclose(np.load(expected), want, rtol=1e-12, atol=1e-14)
 
 
-def _find_moe_opt():
-    # MOE_OPT names the tool; ctest sets MOE_MLIR_BUILD to the build folder.
-    if os.environ.get("MOE_OPT"):
-        return os.environ["MOE_OPT"]
-    build = os.environ.get("MOE_MLIR_BUILD")
-    tool = os.path.join(build, "bin", "moe-opt") if build else None
-    return tool if tool and os.access(tool, os.X_OK) else None
-
-
-MOE_OPT = _find_moe_opt()
-
-
-@pytest.mark.skipif(not MOE_OPT, reason="set MOE_OPT (or MOE_MLIR_BUILD) to check the C++ side")
 def test_cpp_dump_matches_python(tmp_path):
-    """Opt-in: moe-opt parses our MLIR text (several layers in one module,
+    """moe-opt parses our MLIR text (several layers in one module,
     each resource name prefixed) and its dumps, in walk order, evaluate like
     the arrays we wrote."""
     layers = [
@@ -606,7 +594,7 @@ def test_cpp_dump_matches_python(tmp_path):
         resources.update(res)
     src = tmp_path / "l.mlir"
     src.write_text(mlir_text.module_text(funcs, resources))
-    subprocess.run([MOE_OPT, str(src), f"--moe-dump-layers={tmp_path}", "-o", os.devnull], check=True)
+    moe_opt(src, f"--moe-dump-layers={tmp_path}", "-o", os.devnull)
     x = random_tokens(114, 6, 8)
     for n, (arrays, meta) in enumerate(layers):
         dumped = ref.load_layer(tmp_path / f"layer_{n}.npz")

@@ -4,8 +4,11 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace moe::rt {
 
@@ -144,6 +147,149 @@ std::string writeNpz(const std::string &path,
   if (!ok)
     return "failed writing '" + path + "': " + std::strerror(errno);
   return "";
+}
+
+namespace {
+/// The value of `key` in a .npy header dict, e.g. "'<f4'" or "(3, 4)".
+bool headerField(const std::string &header, const std::string &key,
+                 std::string &value) {
+  size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos)
+    return false;
+  size_t colon = header.find(':', at);
+  if (colon == std::string::npos)
+    return false;
+  size_t start = header.find_first_not_of(' ', colon + 1);
+  if (start == std::string::npos)
+    return false;
+  size_t end;
+  if (header[start] == '(')
+    end = header.find(')', start) + 1;
+  else if (header[start] == '\'')
+    end = header.find('\'', start + 1) + 1;
+  else
+    end = header.find_first_of(",}", start);
+  if (end == std::string::npos || end == 0)
+    return false;
+  value = header.substr(start, end - start);
+  return true;
+}
+
+size_t dtypeSize(const std::string &descr) {
+  if (descr.size() < 3)
+    return 0;
+  return static_cast<size_t>(std::atoi(descr.c_str() + 2));
+}
+} // namespace
+
+bool readNpy(const std::string &path, NpyArray &array, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot open '" + path + "'";
+    return false;
+  }
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  auto fail = [&](const std::string &what) {
+    error = "'" + path + "' is not a valid .npy file: " + what;
+    return false;
+  };
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
+    return fail("missing the \\x93NUMPY magic");
+  unsigned major = static_cast<uint8_t>(bytes[6]);
+  size_t headerLen, headerStart;
+  if (major == 1) {
+    headerLen = static_cast<uint8_t>(bytes[8]) |
+                (static_cast<size_t>(static_cast<uint8_t>(bytes[9])) << 8);
+    headerStart = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12)
+      return fail("truncated header");
+    headerLen = 0;
+    for (int k = 0; k < 4; ++k)
+      headerLen |= static_cast<size_t>(static_cast<uint8_t>(bytes[8 + k]))
+                   << (8 * k);
+    headerStart = 12;
+  } else {
+    return fail("unsupported format version " + std::to_string(major));
+  }
+  if (headerStart + headerLen > bytes.size())
+    return fail("truncated header");
+  std::string header(bytes.data() + headerStart, headerLen);
+  std::string descr, order, shape;
+  if (!headerField(header, "descr", descr) ||
+      !headerField(header, "fortran_order", order) ||
+      !headerField(header, "shape", shape))
+    return fail("header lacks descr, fortran_order or shape");
+  if (order.rfind("True", 0) == 0)
+    return fail("Fortran order is not supported; save a C-order array");
+  array.descr = descr.substr(1, descr.size() - 2);
+  if (array.descr.size() < 3 || array.descr[0] == '>')
+    return fail("unsupported dtype '" + array.descr + "' (big-endian?)");
+  array.shape.clear();
+  size_t count = 1;
+  for (size_t k = 1; k < shape.size();) {
+    while (k < shape.size() && (shape[k] == ' ' || shape[k] == ','))
+      ++k;
+    if (k >= shape.size() || shape[k] == ')')
+      break;
+    char *end = nullptr;
+    long long dim = std::strtoll(shape.c_str() + k, &end, 10);
+    if (end == shape.c_str() + k || dim < 0)
+      return fail("bad shape " + shape);
+    array.shape.push_back(dim);
+    count *= static_cast<size_t>(dim);
+    k = static_cast<size_t>(end - shape.c_str());
+  }
+  size_t elementSize = dtypeSize(array.descr);
+  if (elementSize == 0)
+    return fail("unsupported dtype '" + array.descr + "'");
+  size_t dataStart = headerStart + headerLen;
+  if (bytes.size() - dataStart != count * elementSize)
+    return fail("holds " + std::to_string(bytes.size() - dataStart) +
+                " data bytes, its header says " +
+                std::to_string(count * elementSize));
+  array.data.assign(bytes.begin() + dataStart, bytes.end());
+  return true;
+}
+
+namespace {
+float halfBitsToFloat(uint16_t h) {
+  int exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
+  float sign = (h & 0x8000) ? -1.0f : 1.0f;
+  if (exponent == 0)
+    return sign * std::ldexp(static_cast<float>(mantissa), -24);
+  if (exponent == 31)
+    return mantissa ? NAN : sign * INFINITY;
+  return sign * std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+}
+} // namespace
+
+bool npyToFloat(const NpyArray &array, std::vector<float> &out,
+                std::string &error) {
+  size_t elementSize = dtypeSize(array.descr);
+  size_t count = elementSize ? array.data.size() / elementSize : 0;
+  out.resize(count);
+  const uint8_t *p = array.data.data();
+  if (array.descr == "<f4") {
+    std::memcpy(out.data(), p, count * 4);
+  } else if (array.descr == "<f8") {
+    for (size_t k = 0; k < count; ++k) {
+      double v;
+      std::memcpy(&v, p + 8 * k, 8);
+      out[k] = static_cast<float>(v);
+    }
+  } else if (array.descr == "<f2") {
+    for (size_t k = 0; k < count; ++k) {
+      uint16_t v;
+      std::memcpy(&v, p + 2 * k, 2);
+      out[k] = halfBitsToFloat(v);
+    }
+  } else {
+    error = "dtype '" + array.descr + "' is not float16, float32 or float64";
+    return false;
+  }
+  return true;
 }
 
 } // namespace moe::rt

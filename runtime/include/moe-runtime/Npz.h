@@ -33,6 +33,15 @@ std::vector<uint8_t> encodeNpy(const NpyArray &array);
 std::string writeNpz(const std::string &path,
                      const std::vector<NpyArray> &arrays);
 
+/// Reads a .npy file (format 1.0 to 3.0, C order, little-endian or
+/// byte-sized dtypes). On failure returns false and sets `error` to a
+/// message naming the file and what is wrong.
+bool readNpy(const std::string &path, NpyArray &array, std::string &error);
+
+/// Reads `array` (dtype "<f4", "<f2" or "<f8") as float32 values.
+bool npyToFloat(const NpyArray &array, std::vector<float> &out,
+                std::string &error);
+
 /// CRC-32 (IEEE 802.3), as zip requires.
 uint32_t crc32(const uint8_t *data, size_t size, uint32_t crc = 0);
 

@@ -1,0 +1,188 @@
+//===- Compression.h - The method's steps on one layer ----------*- C++ -*-===//
+//
+// Each step of the method as a function on one layer op, shared by the
+// single-step passes (moe-cluster-experts, moe-compress-experts,
+// moe-quantize, moe-fuse-routing) and by moe-compress-pipeline, which runs
+// them layer by layer so only one layer's weights are live at a time.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_MLIR_DIALECT_MOE_TRANSFORMS_COMPRESSION_H
+#define MOE_MLIR_DIALECT_MOE_TRANSFORMS_COMPRESSION_H
+
+#include "moe-mlir/Dialect/Moe/IR/Moe.h"
+#include "moe-mlir/Method/Clustering.h"
+#include "moe-mlir/Method/LayerEval.h"
+#include "moe-mlir/Method/LowRank.h"
+
+#include <memory>
+#include <optional>
+
+namespace mlir::moe {
+
+//===----------------------------------------------------------------------===//
+// Clustering
+//===----------------------------------------------------------------------===//
+
+/// Discardable attributes the clustering step leaves on a moe.layer for
+/// the compression step (and the report).
+constexpr StringLiteral kAssignmentAttr = "moe.assignment";
+constexpr StringLiteral kSimilarityAttr = "moe.similarity";
+
+struct ClusterConfig {
+  /// Number of clusters; 0: ceil(E / clusterSize).
+  int64_t clusters = 0;
+  int64_t clusterSize = 4;
+  /// Weights of parameter, router and activation similarity. gamma only
+  /// counts when calibration tokens are given.
+  double alpha = 0.7, beta = 0.3, gamma = 0.3;
+  method::ClusterMethod method = method::ClusterMethod::KMeans;
+  uint64_t seed = 0;
+};
+
+struct ClusterResult {
+  std::vector<int64_t> assignment;
+  method::Similarity fused;
+};
+
+/// Clusters the experts of `op`; `calibration` (T x H tokens of this
+/// layer) enables activation similarity.
+FailureOr<ClusterResult> clusterLayer(LayerOp op, const ClusterConfig &config,
+                                      const method::Matrix *calibration);
+
+/// Records a clustering on the op as kAssignmentAttr / kSimilarityAttr.
+void recordClustering(LayerOp op, const ClusterResult &result);
+
+//===----------------------------------------------------------------------===//
+// Base + low-rank residual
+//===----------------------------------------------------------------------===//
+
+struct CompressConfig {
+  /// Fixed rank per expert; nullopt: full rank (lossless up to rounding).
+  std::optional<int64_t> rank = 16;
+  /// Energy threshold in (0, 1]; when set, chooses each expert's rank and
+  /// `rank` is ignored.
+  std::optional<double> energy;
+  method::SvdOptions svd;
+  /// Tokens routed to each expert (a routing profile); when given, a
+  /// cluster's base is the frequency-weighted mean of its members.
+  std::vector<double> expertFrequency;
+};
+
+/// Per weight kind: each expert's rank and relative reconstruction error
+/// ||W_e - base - U^T V||_F / ||W_e||_F.
+struct KindStats {
+  std::vector<int64_t> ranks;
+  std::vector<double> relativeError;
+};
+
+struct CompressStats {
+  std::optional<KindStats> gate;
+  KindStats up, down;
+};
+
+/// Replaces `op` by a moe.clustered_layer with float bases and factors in
+/// the layer's element type and exact routing. Weights are read in place;
+/// one expert's residual is the only full-size temporary.
+FailureOr<ClusteredLayerOp> compressLayer(LayerOp op,
+                                          ArrayRef<int64_t> assignment,
+                                          const CompressConfig &config,
+                                          CompressStats *stats);
+
+//===----------------------------------------------------------------------===//
+// Quantisation
+//===----------------------------------------------------------------------===//
+
+/// How a group of weights is stored (the `bits` / `base-bits` options).
+enum class Storage { None, F32, F16, BF16, I8, I4 };
+
+/// Parses 4 | 8 | 16 | bf16 | 32 | none.
+std::optional<Storage> parseStorage(StringRef text);
+
+struct QuantizeConfig {
+  Storage residual = Storage::I4;
+  Storage base = Storage::F16;
+  int64_t groupSize = 32;
+  bool symmetric = false;
+};
+
+/// Replaces the float base and factor operands of `op` by
+/// moe.quantized_weight values in the requested storage. Operands that are
+/// already quantised, or whose requested storage is their own float type,
+/// stay as they are.
+LogicalResult quantizeLayer(ClusteredLayerOp op, const QuantizeConfig &config);
+
+//===----------------------------------------------------------------------===//
+// Routing
+//===----------------------------------------------------------------------===//
+
+/// Sets the cluster routing of `op`, with a diagnostic when it cannot hold
+/// (too few experts in the kept clusters for top_k).
+LogicalResult fuseRouting(ClusteredLayerOp op, ClusterRoutingAttr routing);
+
+//===----------------------------------------------------------------------===//
+// Pass options, shared by the single-step passes and the pipeline
+//===----------------------------------------------------------------------===//
+
+FailureOr<method::ClusterMethod> parseClusterMethod(Operation *op,
+                                                    StringRef method);
+/// `rank` ("" = 16, N, or "full") and `energy` (0 = unset) into `config`.
+LogicalResult parseRankOptions(Operation *op, StringRef rank, double energy,
+                               CompressConfig &config);
+/// `svd` (exact | randomized) and its tuning into `config`.
+LogicalResult parseSvdOptions(Operation *op, StringRef svd, int64_t oversample,
+                              int64_t powerIterations, uint64_t seed,
+                              CompressConfig &config);
+FailureOr<QuantizeConfig> parseQuantizeOptions(Operation *op, StringRef bits,
+                                               StringRef baseBits,
+                                               int64_t groupSize,
+                                               bool symmetric);
+FailureOr<ClusterRoutingAttr> parseRoutingOptions(Operation *op,
+                                                  StringRef routing,
+                                                  int64_t clustersPerToken,
+                                                  StringRef clusterScore);
+
+//===----------------------------------------------------------------------===//
+// Calibration tokens and routing profiles
+//===----------------------------------------------------------------------===//
+
+/// Tokens of layer `layerIndex` from `path`: a .npy file (any float dtype,
+/// shape (..., H), used for every layer) or a directory holding
+/// layer_<N>.npy per layer. Diagnostics go to `op`.
+FailureOr<method::Matrix> loadTokens(Operation *op, StringRef path,
+                                     int64_t layerIndex);
+
+/// Tokens per expert of layer `layerIndex` from a routing profile written
+/// by moe-run --profile (docs/routing-profile.md).
+FailureOr<std::vector<double>> loadExpertFrequency(Operation *op,
+                                                   StringRef path,
+                                                   int64_t layerIndex,
+                                                   int64_t numExperts);
+
+//===----------------------------------------------------------------------===//
+// Evaluation on calibration tokens
+//===----------------------------------------------------------------------===//
+
+/// A layer op's weights read as float32 and its routing as a
+/// method::LayerSpec, ready for method::evaluateLayer.
+class LayerModel {
+public:
+  static FailureOr<std::unique_ptr<LayerModel>> build(Operation *op);
+  const method::LayerSpec &spec() const { return layerSpec; }
+  /// Expert e's weights (a clustered layer reconstructs base + U^T V).
+  method::ExpertWeights expert(int64_t e);
+  method::Matrix evaluate(method::ConstMatrixRef tokens);
+  method::Routed route(method::ConstMatrixRef tokens) const {
+    return method::route(layerSpec, tokens);
+  }
+  ~LayerModel();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+  method::LayerSpec layerSpec;
+};
+
+} // namespace mlir::moe
+
+#endif // MOE_MLIR_DIALECT_MOE_TRANSFORMS_COMPRESSION_H

@@ -1,0 +1,46 @@
+//===- FuseRouting.cpp - Exact or hierarchical routing ---------------------===//
+
+#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOEFUSEROUTINGPASS
+#include "moe-mlir/Dialect/Moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+LogicalResult mlir::moe::fuseRouting(ClusteredLayerOp op,
+                                     ClusterRoutingAttr routing) {
+  ClusterRoutingAttr previous = op.getClusterRouting();
+  op.setClusterRoutingAttr(routing);
+  // The op's verifier owns the invariant (enough experts in the kept
+  // clusters for top_k); on failure its diagnostic explains, and the op is
+  // left as it was.
+  if (failed(op.verify())) {
+    op.setClusterRoutingAttr(previous);
+    return failure();
+  }
+  return success();
+}
+
+namespace {
+struct MoeFuseRoutingPass
+    : public mlir::moe::impl::MoeFuseRoutingPassBase<MoeFuseRoutingPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    FailureOr<ClusterRoutingAttr> attr = parseRoutingOptions(
+        getOperation(), routing, clustersPerToken, clusterScore);
+    if (failed(attr))
+      return signalPassFailure();
+    WalkResult walk = getOperation().walk([&](ClusteredLayerOp op) {
+      return failed(fuseRouting(op, *attr)) ? WalkResult::interrupt()
+                                           : WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      signalPassFailure();
+  }
+};
+} // namespace
