@@ -21,6 +21,9 @@
 #include <lapacke.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -157,6 +160,26 @@ private:
   float *ptr;
 };
 
+/// dst[0..n) = src, bypassing the cache where SSE2 allows: the bases and
+/// residuals are written once and read much later, so write-allocating
+/// them would only add a read of every destination line. dst must be
+/// 16-byte aligned.
+void streamStore(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+#ifdef __SSE2__
+  for (; i + 4 <= n; i += 4)
+    _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+#endif
+  for (; i < n; ++i)
+    dst[i] = src[i];
+}
+
+void streamFence() {
+#ifdef __SSE2__
+  _mm_sfence();
+#endif
+}
+
 /// Runs body(begin, end) on `threads` contiguous slices of [0, n).
 void parallel(int threads, int64_t n,
               const std::function<void(int64_t, int64_t)> &body) {
@@ -172,7 +195,8 @@ void parallel(int threads, int64_t n,
 /// (1.4 billion per layer) and reproducible.
 struct FastRandom {
   uint64_t state;
-  explicit FastRandom(uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  explicit FastRandom(uint64_t seed)
+      : state(seed * 0x9E3779B97F4A7C15ull + 1) {}
   uint64_t next() {
     uint64_t z = (state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -186,8 +210,8 @@ struct FastRandom {
 
 /// dst[i] = scale * uniform, in parallel, reproducible per (seed, slice
 /// of 2^20 elements).
-void fillUniform(float *dst, int64_t n, float scale, uint64_t seed,
-                 int threads, bool accumulate) {
+void fillUniform(float *dst, int64_t n, float scale, uint64_t seed, int threads,
+                 bool accumulate) {
   const int64_t slice = 1 << 20;
   parallel(threads, (n + slice - 1) / slice, [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
@@ -242,8 +266,8 @@ void generateStructured(Layer &layer, const Options &o) {
   const float amp = 0.056f;
   for (int k = 0; k < 3; ++k) {
     for (int64_t c = 0; c < g; ++c) {
-      fillUniform(base, m * n, 0.02f, o.seed * 131 + k * 17 + c,
-                  o.threads, false);
+      fillUniform(base, m * n, 0.02f, o.seed * 131 + k * 17 + c, o.threads,
+                  false);
       for (int64_t x = 0; x < e; ++x) {
         if (layer.planted[x] != c)
           continue;
@@ -303,8 +327,8 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
   std::printf("\n== %s weights: %lld experts x 3 x %lld x %lld, %.2f GB "
               "f32, %lld clusters, rank %lld, q = %lld, oversample %lld, "
               "%d threads, residuals %s\n",
-              structured ? "structured" : "random", (long long)e,
-              (long long)m, (long long)n, bytes / 1e9, (long long)o.clusters,
+              structured ? "structured" : "random", (long long)e, (long long)m,
+              (long long)n, bytes / 1e9, (long long)o.clusters,
               (long long)o.rank, (long long)o.powerIterations,
               (long long)o.oversample, o.threads, o.residuals.c_str());
   double t0 = now();
@@ -363,6 +387,13 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
   std::vector<std::unique_ptr<HugeArray>> residuals;
   for (size_t j = 0; fusedResiduals && j < largest; ++j)
     residuals.push_back(std::make_unique<HugeArray>(size));
+  // Fault every buffer in before timing: a compiler reuses them from layer
+  // to layer, and first touch costs up to 1.4 s/GB on 4 KiB pages here.
+  std::memset(mean, 0, sizeof(float) * size);
+  for (auto &r : residuals)
+    std::memset(r->get(), 0, sizeof(float) * size);
+  if (!fusedResiduals)
+    std::memset(workspace.floats(size), 0, sizeof(float) * size);
   double tMeans = 0, tSvd = 0, errSum = 0, errMax = 0;
   std::vector<double> firstErrors(static_cast<size_t>(e), NAN);
   std::vector<std::pair<int64_t, std::vector<float>>> checks;
@@ -370,27 +401,32 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
     for (int64_t c = 0; c < g; ++c) {
       const std::vector<int64_t> &list = members[c];
       t0 = now();
-      parallel(o.threads, size, [&](int64_t i0, int64_t i1) {
-        const int64_t strip = 4096; // every member's strip stays in L1/L2
+      // Strips of 4096 (16 KiB, aligned): every member's strip, the mean and
+      // a residual stay in L1/L2 while they are combined.
+      const int64_t strip = 4096, strips = (size + strip - 1) / strip;
+      parallel(o.threads, strips, [&](int64_t b0, int64_t b1) {
+        std::vector<float> local(strip), diff(strip);
         float inv = 1.0f / static_cast<float>(list.size());
-        for (int64_t s0 = i0; s0 < i1; s0 += strip) {
-          int64_t s1 = std::min(i1, s0 + strip);
-          std::memcpy(mean + s0, layer.expert(k, list[0]) + s0,
-                      sizeof(float) * (s1 - s0));
+        for (int64_t b = b0; b < b1; ++b) {
+          int64_t s0 = b * strip, len = std::min(size - s0, strip);
+          std::memcpy(local.data(), layer.expert(k, list[0]) + s0,
+                      sizeof(float) * len);
           for (size_t j = 1; j < list.size(); ++j) {
-            const float *w = layer.expert(k, list[j]);
-            for (int64_t i = s0; i < s1; ++i)
-              mean[i] += w[i];
+            const float *w = layer.expert(k, list[j]) + s0;
+            for (int64_t i = 0; i < len; ++i)
+              local[i] += w[i];
           }
-          for (int64_t i = s0; i < s1; ++i)
-            mean[i] *= inv;
+          for (int64_t i = 0; i < len; ++i)
+            local[i] *= inv;
+          streamStore(mean + s0, local.data(), len);
           for (size_t j = 0; fusedResiduals && j < list.size(); ++j) {
-            const float *w = layer.expert(k, list[j]);
-            float *r = residuals[j]->get();
-            for (int64_t i = s0; i < s1; ++i)
-              r[i] = w[i] - mean[i];
+            const float *w = layer.expert(k, list[j]) + s0;
+            for (int64_t i = 0; i < len; ++i)
+              diff[i] = w[i] - local[i];
+            streamStore(residuals[j]->get() + s0, diff.data(), len);
           }
         }
+        streamFence();
       });
       tMeans += now() - t0;
 
@@ -426,8 +462,8 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
     bool same = true;
     for (int64_t i = 0; i < e; ++i)
       for (int64_t j = 0; j < e; ++j)
-        same &= (assign[i] == assign[j]) ==
-                (layer.planted[i] == layer.planted[j]);
+        same &=
+            (assign[i] == assign[j]) == (layer.planted[i] == layer.planted[j]);
     std::printf("(planted clusters %s)", same ? "recovered" : "NOT recovered");
   }
   std::printf("\nwithin-cluster similarity %.4f\n",
@@ -443,14 +479,14 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
   std::printf("residual relative error (||R - U^T V||^2 / ||R||^2): mean "
               "%.5f, max %.5f\n",
               errSum / (3 * e), errMax);
-  std::printf("peak RSS so far   %8.2f GiB (weights %.2f GiB)\n",
-              peakRssGiB(), bytes / (1024.0 * 1024 * 1024));
+  std::printf("peak RSS so far   %8.2f GiB (weights %.2f GiB)\n", peakRssGiB(),
+              bytes / (1024.0 * 1024 * 1024));
 
   for (size_t i = 0; i < checks.size(); ++i) {
     int64_t x = checks[i].first;
     t0 = now();
-    double opt = optimalError(layer.expert(0, x), checks[i].second.data(), m,
-                              n, o.rank);
+    double opt =
+        optimalError(layer.expert(0, x), checks[i].second.data(), m, n, o.rank);
     std::printf("exact check %s expert %lld: randomised %.6f, optimum "
                 "%.6f, ratio %.5f (%.1f s)\n",
                 kKindNames[0], (long long)x, firstErrors[x], opt,

@@ -195,9 +195,8 @@ void balance(const Similarity &s, Assignment &assign, int64_t g) {
     int64_t bestExpert = -1, bestTo = -1;
     for (int64_t i = 0; i < e; ++i) {
       int64_t a = assign[i];
-      double stay = sizes[a] > 1
-                        ? (sumTo[i * g + a] - s.at(i, i)) / (sizes[a] - 1)
-                        : 0.0;
+      double stay =
+          sizes[a] > 1 ? (sumTo[i * g + a] - s.at(i, i)) / (sizes[a] - 1) : 0.0;
       for (int64_t b = 0; b < g; ++b) {
         if (sizes[a] < sizes[b] + 2 || (sizes[a] <= hi && sizes[b] >= lo))
           continue;
@@ -334,8 +333,8 @@ double distance2(const double *x, const double *y, int64_t d) {
 /// K-means++ seeding and Lloyd iterations on E points of dimension d.
 /// Nearest-centre ties go to the lower cluster; a cluster that empties is
 /// reseeded with the point farthest from its centre.
-Assignment kmeans(const std::vector<double> &x, int64_t e, int64_t d,
-                  int64_t g, detail::Rng &rng) {
+Assignment kmeans(const std::vector<double> &x, int64_t e, int64_t d, int64_t g,
+                  detail::Rng &rng) {
   std::vector<double> centers(static_cast<size_t>(g * d));
   std::vector<char> chosen(static_cast<size_t>(e), 0);
   std::vector<double> dist(static_cast<size_t>(e), INFINITY);
@@ -505,8 +504,7 @@ Assignment clusterAgglomerative(const Similarity &s, int64_t g) {
 std::vector<int64_t> clusterExperts(const Similarity &similarity,
                                     const ClusterOptions &options) {
   int64_t e = similarity.size;
-  if (e <= 0 ||
-      similarity.values.size() != static_cast<size_t>(e * e))
+  if (e <= 0 || similarity.values.size() != static_cast<size_t>(e * e))
     return {};
   int64_t g = std::clamp<int64_t>(options.numClusters, 1, e);
   Assignment assign(static_cast<size_t>(e), 0);

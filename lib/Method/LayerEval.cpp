@@ -51,8 +51,8 @@ double activate(Activation kind, double v) {
 /// decreasing order, ties to the lower index. A plain scan: k is small, and
 /// unlike a sort it stays well defined when values hold NaN (never larger
 /// than anything, so picked last, by index).
-void selectTop(const double *values, const char *allowed, int64_t n,
-               int64_t k, std::vector<char> &taken, int64_t *out) {
+void selectTop(const double *values, const char *allowed, int64_t n, int64_t k,
+               std::vector<char> &taken, int64_t *out) {
   taken.assign(static_cast<size_t>(n), 0);
   for (int64_t slot = 0; slot < k; ++slot) {
     int64_t best = -1;
@@ -148,7 +148,8 @@ Routed route(const LayerSpec &spec, ConstMatrixRef tokens) {
   Routed routed;
   if (!checkLayer(spec, tokens).empty())
     return routed;
-  const int64_t e = spec.numExperts, h = spec.router.cols, k = spec.routing.topK;
+  const int64_t e = spec.numExperts, h = spec.router.cols,
+                k = spec.routing.topK;
   const int64_t numTokens = tokens.rows;
   const RoutingSpec &rs = spec.routing;
   routed.experts.assign(static_cast<size_t>(numTokens * k), -1);
@@ -224,8 +225,8 @@ Routed route(const LayerSpec &spec, ConstMatrixRef tokens) {
             sum += std::exp(zt[x] - m);
           clusterScore[c] = m + std::log(sum);
         }
-        selectTop(clusterScore.data(), nullptr, g, hs->clustersPerToken,
-                  taken, kept.data());
+        selectTop(clusterScore.data(), nullptr, g, hs->clustersPerToken, taken,
+                  kept.data());
         std::fill(allowed.begin(), allowed.end(), 0);
         for (int64_t c : kept)
           for (int64_t x : members[c])
@@ -283,9 +284,8 @@ bool expertForward(const LayerSpec &spec, const ExpertWeights &weights,
   const ActivationSpec &act = spec.activation;
   if (tokens.rows < 0 || (tokens.rows > 0 && (!tokens.data || !out)) ||
       (spec.hidden != 0 && spec.hidden != h) ||
-      (spec.inter != 0 && spec.inter != inter) ||
-      !fits(weights.up, inter, h) || !fits(weights.down, h, inter) ||
-      (glu && !fits(weights.gate, inter, h)) ||
+      (spec.inter != 0 && spec.inter != inter) || !fits(weights.up, inter, h) ||
+      !fits(weights.down, h, inter) || (glu && !fits(weights.gate, inter, h)) ||
       (!glu && act.kind == Activation::Swiglu))
     return false;
 
@@ -328,12 +328,11 @@ bool expertForward(const LayerSpec &spec, const ExpertWeights &weights,
     }
 
     float *o = out + t0 * h;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                static_cast<int>(count), static_cast<int>(h),
-                static_cast<int>(inter), 1.0f, up.data(),
-                static_cast<int>(inter), weights.down.data,
-                static_cast<int>(weights.down.ld), 0.0f, o,
-                static_cast<int>(h));
+    cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(count),
+        static_cast<int>(h), static_cast<int>(inter), 1.0f, up.data(),
+        static_cast<int>(inter), weights.down.data,
+        static_cast<int>(weights.down.ld), 0.0f, o, static_cast<int>(h));
     if (weights.downBias)
       for (int64_t t = 0; t < count; ++t)
         for (int64_t j = 0; j < h; ++j)

@@ -33,6 +33,10 @@ SvdWorkspace::~SvdWorkspace() { release(); }
 void SvdWorkspace::release() {
   omega = std::vector<float>();
   omegaRows = omegaCols = 0;
+  freeBuffer();
+}
+
+void SvdWorkspace::freeBuffer() {
   if (!data)
     return;
 #ifdef __linux__
@@ -47,10 +51,11 @@ void SvdWorkspace::release() {
 }
 
 float *SvdWorkspace::floats(int64_t count) {
-  size_t need = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+  size_t need =
+      static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
   if (need <= bytes)
     return data;
-  release();
+  freeBuffer();
 #ifdef __linux__
   // Whole 2 MiB units, so that all but the unaligned ends can be huge pages.
   constexpr size_t kHugePage = size_t(2) << 20;
@@ -146,8 +151,8 @@ public:
 
   /// Calls body(block, firstRow, worker) for every row block; each worker
   /// gets one contiguous range of rows.
-  void forEachBlock(
-      const std::function<void(ConstMatrixRef, int64_t, int)> &body) {
+  void
+  forEachBlock(const std::function<void(ConstMatrixRef, int64_t, int)> &body) {
     int64_t m = a.rows, n = a.cols;
     bool form = !direct();
     bool first = !visited;
@@ -159,16 +164,16 @@ public:
     parallelRanges(threads, m, 1, [&](int64_t begin, int64_t end, int w) {
       std::vector<float> scratch;
       if (form && !keep)
-        scratch.resize(static_cast<size_t>(std::min(blockRows, end - begin) *
-                                           n));
+        scratch.resize(
+            static_cast<size_t>(std::min(blockRows, end - begin) * n));
       for (int64_t i = begin; i < end; i += blockRows) {
         int64_t count = std::min(blockRows, end - i);
         ConstMatrixRef block(source.row(i), count, n, source.ld);
         if (form) {
           float *dst = keep ? kept + i * n : scratch.data();
           for (int64_t r = 0; r < count; ++r)
-            partial[w] += subtractSquares(a.row(i + r), base.row(i + r),
-                                          dst + r * n, n);
+            partial[w] +=
+                subtractSquares(a.row(i + r), base.row(i + r), dst + r * n, n);
           block = ConstMatrixRef(dst, count, n, n);
         } else if (first) {
           for (int64_t r = 0; r < count; ++r)
@@ -250,8 +255,8 @@ void productQtA(const RowSource &src, const float *qt, int64_t l, float *b) {
   int64_t m = a.rows, n = a.cols;
   parallelRanges(src.numThreads(), n, 64, [&](int64_t c0, int64_t c1, int) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasInt(l),
-                blasInt(c1 - c0), blasInt(m), 1.0f, qt, blasInt(m),
-                a.data + c0, blasInt(a.ld), 0.0f, b + c0, blasInt(n));
+                blasInt(c1 - c0), blasInt(m), 1.0f, qt, blasInt(m), a.data + c0,
+                blasInt(a.ld), 0.0f, b + c0, blasInt(n));
   });
 }
 
@@ -283,14 +288,13 @@ std::vector<float> gaussianRows(int64_t l, int64_t n, uint64_t seed,
   return x;
 }
 
-/// Sum of squares of the upper triangle-symmetric Gram of the rows of
-/// `rows` (r x len, float), in double: returns G = X X^T (r x r).
+/// G = X X^T (r x r) of the rows of x (r x len, float), in double.
 std::vector<double> gram(const float *x, int64_t r, int64_t len) {
   std::vector<double> xd(x, x + r * len), g(static_cast<size_t>(r * r));
   if (r > 0 && len > 0)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(r),
-                blasInt(r), blasInt(len), 1.0, xd.data(), blasInt(len),
-                xd.data(), blasInt(len), 0.0, g.data(), blasInt(r));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(r), blasInt(r),
+                blasInt(len), 1.0, xd.data(), blasInt(len), xd.data(),
+                blasInt(len), 0.0, g.data(), blasInt(r));
   return g;
 }
 
@@ -357,19 +361,18 @@ bool exactSvd(RowSource &src, SvdWorkspace &workspace, ExactSvd &out) {
   out.s.assign(static_cast<size_t>(k), 0.0f);
   out.right.assign(static_cast<size_t>(n * k), 0.0f);
   out.leftT.assign(static_cast<size_t>(k * m), 0.0f);
-  int info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, 'S', blasInt(n), blasInt(m),
-                            work, blasInt(n), out.s.data(),
-                            out.right.data(), blasInt(n), out.leftT.data(),
-                            blasInt(k));
+  int info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, 'S', blasInt(n), blasInt(m), work,
+                            blasInt(n), out.s.data(), out.right.data(),
+                            blasInt(n), out.leftT.data(), blasInt(k));
   if (info > 0) {
     // Divide and conquer did not converge; QR iteration is slower but
     // more robust.
     copyIn();
     std::vector<float> superb(static_cast<size_t>(std::max<int64_t>(k, 2)));
-    info = LAPACKE_sgesvd(LAPACK_COL_MAJOR, 'S', 'S', blasInt(n), blasInt(m),
-                          work, blasInt(n), out.s.data(),
-                          out.right.data(), blasInt(n), out.leftT.data(),
-                          blasInt(k), superb.data());
+    info =
+        LAPACKE_sgesvd(LAPACK_COL_MAJOR, 'S', 'S', blasInt(n), blasInt(m), work,
+                       blasInt(n), out.s.data(), out.right.data(), blasInt(n),
+                       out.leftT.data(), blasInt(k), superb.data());
   }
   return info == 0;
 }
@@ -424,8 +427,7 @@ struct Sketch {
 /// itself for every direction with s_i > 1e-6 s_1 (B is float: its own
 /// rounding is 1e-7 s_1); directions below 1e-7 s_1 are float noise and get
 /// s_i = 0 and R column 0 rather than a noise-amplified vector.
-bool smallSvd(const std::vector<float> &b, int64_t l, int64_t n,
-              Sketch &sk) {
+bool smallSvd(const std::vector<float> &b, int64_t l, int64_t n, Sketch &sk) {
   std::vector<double> bd(b.begin(), b.end()), gram(static_cast<size_t>(l * l));
   cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, blasInt(l), blasInt(n),
               1.0, bd.data(), blasInt(n), 0.0, gram.data(), blasInt(l));
@@ -450,9 +452,9 @@ bool smallSvd(const std::vector<float> &b, int64_t l, int64_t n,
   }
   // R (n x l) = B^T (n x l, column-major view of row-major B) * (W S^-1).
   sk.right.assign(static_cast<size_t>(n * l), 0.0);
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, blasInt(n),
-              blasInt(l), blasInt(l), 1.0, bd.data(), blasInt(n),
-              scaled.data(), blasInt(l), 0.0, sk.right.data(), blasInt(n));
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, blasInt(n), blasInt(l),
+              blasInt(l), 1.0, bd.data(), blasInt(n), scaled.data(), blasInt(l),
+              0.0, sk.right.data(), blasInt(n));
   return true;
 }
 
@@ -510,9 +512,9 @@ LowRankFactors factorsFromSketch(const RowSource &src, const Sketch &sk,
     std::vector<double> bd(sk.b.begin(), sk.b.end());
     std::vector<double> vd(f.v.data.begin(), f.v.data.end());
     std::vector<double> p(static_cast<size_t>(l * r));
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l),
-                blasInt(r), blasInt(n), 1.0, bd.data(), blasInt(n), vd.data(),
-                blasInt(n), 0.0, p.data(), blasInt(r));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l), blasInt(r),
+                blasInt(n), 1.0, bd.data(), blasInt(n), vd.data(), blasInt(n),
+                0.0, p.data(), blasInt(r));
     for (int64_t i = 0; i < r; ++i)
       for (int64_t j = 0; j < l; ++j)
         cross += static_cast<double>(mt[i * l + j]) * p[j * r + i];
@@ -627,8 +629,7 @@ LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
     std::vector<double> s2(sk.s.size());
     for (size_t i = 0; i < s2.size(); ++i)
       s2[i] = sk.s[i] * sk.s[i];
-    int64_t r =
-        rankForEnergy(s2, guess, std::min(energy, 1.0) * src.energy());
+    int64_t r = rankForEnergy(s2, guess, std::min(energy, 1.0) * src.energy());
     if (r >= 0)
       return factorsFromSketch(src, sk, r);
     if (maxRank > 0 && guess >= maxRank)
@@ -641,8 +642,8 @@ LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
 
 } // namespace
 
-const float *SvdWorkspace::testMatrix(uint64_t seed, int64_t rows,
-                                      int64_t cols, int threads) {
+const float *SvdWorkspace::testMatrix(uint64_t seed, int64_t rows, int64_t cols,
+                                      int threads) {
   if (omega.empty() || seed != omegaSeed || rows != omegaRows ||
       cols != omegaCols) {
     omega = gaussianRows(rows, cols, seed, threads);
@@ -658,8 +659,8 @@ LowRankFactors truncatedSvd(ConstMatrixRef a, int64_t rank,
   return svdImpl(a, ConstMatrixRef(), rank, options);
 }
 
-LowRankFactors truncatedSvd(ConstMatrixRef a, ConstMatrixRef base,
-                            int64_t rank, const SvdOptions &options) {
+LowRankFactors truncatedSvd(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
+                            const SvdOptions &options) {
   return svdImpl(a, base, rank, options);
 }
 

@@ -42,9 +42,7 @@ uint64_t Rng::next() {
   return result;
 }
 
-double Rng::uniform() {
-  return static_cast<double>(next() >> 11) * 0x1.0p-53;
-}
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
 uint64_t Rng::below(uint64_t n) {
   // Rejection of the incomplete last block keeps every value equally likely.

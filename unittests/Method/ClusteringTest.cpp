@@ -80,8 +80,8 @@ TEST(Clustering, RecoversPlantedClusters) {
   struct Case {
     int64_t experts, clusters;
   };
-  for (Case c : {Case{8, 2}, Case{32, 8}, Case{12, 3}, Case{10, 3},
-                 Case{16, 5}}) {
+  for (Case c :
+       {Case{8, 2}, Case{32, 8}, Case{12, 3}, Case{10, 3}, Case{16, 5}}) {
     for (unsigned seed : {1u, 2u, 3u}) {
       Planted p = plant(c.experts, c.clusters, 1500, 0.3, seed);
       Similarity s = similarityOf(p.vectors, c.experts, 1500);
@@ -177,7 +177,8 @@ TEST(Clustering, CosineMatchesDirectComputation) {
           ni += double(v[i * dim + k]) * v[i * dim + k];
           nj += double(v[j * dim + k]) * v[j * dim + k];
         }
-        double expected = i == j ? 1.0 : (ni > 0 && nj > 0 ? dot / std::sqrt(ni * nj) : 0.0);
+        double expected =
+            i == j ? 1.0 : (ni > 0 && nj > 0 ? dot / std::sqrt(ni * nj) : 0.0);
         EXPECT_NEAR(s.at(i, j), expected, 1e-6) << i << "," << j;
       }
     EXPECT_NEAR(s.at(0, 4), -1.0, 1e-6);
@@ -205,8 +206,8 @@ TEST(Clustering, FuseAndWithin) {
 
   Similarity s;
   s.size = 4;
-  s.values = {1, 0.9, 0.1, 0.2, 0.9, 1, 0.3, 0.4,
-              0.1, 0.3, 1, 0.7, 0.2, 0.4, 0.7, 1};
+  s.values = {1,   0.9, 0.1, 0.2, 0.9, 1,   0.3, 0.4,
+              0.1, 0.3, 1,   0.7, 0.2, 0.4, 0.7, 1};
   EXPECT_DOUBLE_EQ(withinClusterSimilarity(s, {0, 0, 1, 1}), (0.9 + 0.7) / 2);
   EXPECT_DOUBLE_EQ(withinClusterSimilarity(s, {0, 1, 2, 3}), 0.0);
   EXPECT_DOUBLE_EQ(withinClusterSimilarity(s, {0, 0, 0}), 0.0);

@@ -25,8 +25,8 @@ struct TinyLayer {
     }
     for (int64_t x = 0; x < e; ++x) {
       float f = static_cast<float>(x + 1);
-      up.push_back({f, 0, 0, 1});          // (f * t0, t1)
-      down.push_back({1, 0, 0, 10 * f});   // (h0, 10 f h1)
+      up.push_back({f, 0, 0, 1});        // (f * t0, t1)
+      down.push_back({1, 0, 0, 10 * f}); // (h0, 10 f h1)
       gate.push_back({1, 0, 0, 1});
     }
     spec.numExperts = e;
@@ -152,8 +152,8 @@ TEST(LayerEval, AbsentExpertsStillTakeTheirWeight) {
     return inner(x);
   };
   std::vector<float> token = {1, 0};
-  Matrix y = evaluateLayer(layer.spec, ConstMatrixRef(token.data(), 1, 2),
-                           counting);
+  Matrix y =
+      evaluateLayer(layer.spec, ConstMatrixRef(token.data(), 1, 2), counting);
   double w0 = std::exp(1.0) / (std::exp(1.0) + 1);
   EXPECT_FLOAT_EQ(y.data[0], static_cast<float>(w0));
   EXPECT_FLOAT_EQ(y.data[1], 0.0f);
@@ -195,13 +195,14 @@ TEST(LayerEval, Activations) {
     Activation kind;
     double expected;
   };
-  for (Case c : {Case{Activation::Silu, v * sig},
-                 Case{Activation::Gelu, 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))},
-                 Case{Activation::GeluTanh,
-                      0.5 * v *
-                          (1 + std::tanh(std::sqrt(2 / M_PI) *
-                                         (v + 0.044715 * v * v * v)))},
-                 Case{Activation::Relu, v}, Case{Activation::Identity, v}}) {
+  for (Case c :
+       {Case{Activation::Silu, v * sig},
+        Case{Activation::Gelu, 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))},
+        Case{Activation::GeluTanh,
+             0.5 * v *
+                 (1 +
+                  std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))},
+        Case{Activation::Relu, v}, Case{Activation::Identity, v}}) {
     spec.activation.kind = c.kind;
     float out = 0;
     ASSERT_TRUE(expertForward(spec, w, x, &out));
@@ -214,7 +215,8 @@ TEST(LayerEval, Activations) {
   std::vector<float> negative = {-2};
   float out = 1;
   spec.activation.kind = Activation::Relu;
-  ASSERT_TRUE(expertForward(spec, w, ConstMatrixRef(negative.data(), 1, 1), &out));
+  ASSERT_TRUE(
+      expertForward(spec, w, ConstMatrixRef(negative.data(), 1, 1), &out));
   EXPECT_EQ(out, 0.0f);
 
   // swiglu: G = min(G, limit), L = clamp(L, -limit, limit),
@@ -242,8 +244,10 @@ TEST(LayerEval, Activations) {
 TEST(LayerEval, RejectsBadShapes) {
   TinyLayer layer({1, 2});
   std::vector<float> token = {1, 0, 0};
-  EXPECT_FALSE(checkLayer(layer.spec, ConstMatrixRef(token.data(), 1, 3)).empty());
-  EXPECT_TRUE(route(layer.spec, ConstMatrixRef(token.data(), 1, 3)).experts.empty());
+  EXPECT_FALSE(
+      checkLayer(layer.spec, ConstMatrixRef(token.data(), 1, 3)).empty());
+  EXPECT_TRUE(
+      route(layer.spec, ConstMatrixRef(token.data(), 1, 3)).experts.empty());
   EXPECT_EQ(evaluateLayer(layer.spec, ConstMatrixRef(token.data(), 1, 3),
                           layer.provider())
                 .rows,

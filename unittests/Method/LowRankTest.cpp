@@ -26,9 +26,9 @@ std::vector<double> gaussian(int64_t count, unsigned seed) {
 std::vector<double> orthonormalColumns(int64_t rows, int64_t cols,
                                        unsigned seed) {
   std::vector<double> q = gaussian(rows * cols, seed), tau(cols);
-  EXPECT_EQ(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, rows, cols, q.data(), rows,
-                           tau.data()),
-            0);
+  EXPECT_EQ(
+      LAPACKE_dgeqrf(LAPACK_COL_MAJOR, rows, cols, q.data(), rows, tau.data()),
+      0);
   EXPECT_EQ(LAPACKE_dorgqr(LAPACK_COL_MAJOR, rows, cols, cols, q.data(), rows,
                            tau.data()),
             0);
@@ -122,9 +122,8 @@ TEST(LowRank, ExactMatchesEckartYoung) {
     int64_t rows, cols, ld;
   };
   for (Case c : {Case{60, 90, 90}, Case{120, 50, 50}, Case{40, 70, 83}}) {
-    std::vector<float> data =
-        withSpectrum(c.rows, c.cols, c.ld,
-                     gaussian(std::min(c.rows, c.cols), 7), 3);
+    std::vector<float> data = withSpectrum(
+        c.rows, c.cols, c.ld, gaussian(std::min(c.rows, c.cols), 7), 3);
     // A Gaussian matrix too, whose spectrum is not planted.
     std::vector<float> plain = gaussianMatrix(c.rows, c.ld, 11);
     for (const std::vector<float> *m : {&data, &plain}) {
@@ -209,11 +208,13 @@ TEST(LowRank, ExactLowRankIsRecovered) {
 }
 
 TEST(LowRank, DifferenceEqualsMaterialisedDifference) {
-  std::vector<float> w = gaussianMatrix(50, 70, 1), b = gaussianMatrix(50, 70, 2);
+  std::vector<float> w = gaussianMatrix(50, 70, 1),
+                     b = gaussianMatrix(50, 70, 2);
   std::vector<float> d(w.size());
   for (size_t i = 0; i < w.size(); ++i)
     d[i] = w[i] - b[i];
-  ConstMatrixRef wr(w.data(), 50, 70), br(b.data(), 50, 70), dr(d.data(), 50, 70);
+  ConstMatrixRef wr(w.data(), 50, 70), br(b.data(), 50, 70),
+      dr(d.data(), 50, 70);
   for (SvdMethod method : {SvdMethod::Exact, SvdMethod::Randomized}) {
     SvdOptions o;
     o.method = method;
@@ -231,6 +232,40 @@ TEST(LowRank, DifferenceEqualsMaterialisedDifference) {
   }
   ConstMatrixRef wrong(b.data(), 49, 70);
   EXPECT_FALSE(truncatedSvd(wr, wrong, 4, SvdOptions()).valid);
+}
+
+TEST(LowRank, WorkspaceReuseGivesTheSameFactors) {
+  std::vector<float> w1 = gaussianMatrix(40, 60, 1),
+                     b1 = gaussianMatrix(40, 60, 2);
+  std::vector<float> w2 = gaussianMatrix(90, 70, 3),
+                     b2 = gaussianMatrix(90, 70, 4);
+  ConstMatrixRef a1(w1.data(), 40, 60), base1(b1.data(), 40, 60);
+  ConstMatrixRef a2(w2.data(), 90, 70), base2(b2.data(), 90, 70);
+  SvdOptions fresh;
+  LowRankFactors expect1 = truncatedSvd(a1, base1, 5, fresh);
+  LowRankFactors expect2 = truncatedSvd(a2, base2, 7, fresh);
+  SvdWorkspace workspace;
+  SvdOptions reuse;
+  reuse.workspace = &workspace;
+  // Small, then larger (the buffer grows), then small again, then another
+  // seed (a new test matrix), each equal to a call without a workspace.
+  for (int round = 0; round < 2; ++round) {
+    LowRankFactors f1 = truncatedSvd(a1, base1, 5, reuse);
+    LowRankFactors f2 = truncatedSvd(a2, base2, 7, reuse);
+    EXPECT_EQ(f1.u.data, expect1.u.data);
+    EXPECT_EQ(f1.v.data, expect1.v.data);
+    EXPECT_EQ(f2.u.data, expect2.u.data);
+    EXPECT_EQ(f2.relativeError, expect2.relativeError);
+  }
+  reuse.seed = fresh.seed = 9;
+  EXPECT_EQ(truncatedSvd(a1, base1, 5, reuse).u.data,
+            truncatedSvd(a1, base1, 5, fresh).u.data);
+  reuse.method = fresh.method = SvdMethod::Exact;
+  EXPECT_EQ(truncatedSvd(a2, base2, 7, reuse).v.data,
+            truncatedSvd(a2, base2, 7, fresh).v.data);
+  workspace.release();
+  EXPECT_EQ(truncatedSvd(a1, 3, reuse).relativeError,
+            truncatedSvd(a1, 3, fresh).relativeError);
 }
 
 /// The smallest r whose leading energy reaches `energy` of the total.
@@ -322,9 +357,9 @@ TEST(LowRank, DegenerateInputs) {
   EXPECT_LT(all.relativeError, 1e-6);
   std::vector<float> bad = data;
   bad[5] = NAN;
-  EXPECT_FALSE(truncatedSvd(ConstMatrixRef(bad.data(), 10, 12), 3,
-                            exactOptions())
-                   .valid);
+  EXPECT_FALSE(
+      truncatedSvd(ConstMatrixRef(bad.data(), 10, 12), 3, exactOptions())
+          .valid);
   EXPECT_FALSE(
       truncatedSvd(ConstMatrixRef(bad.data(), 10, 12), 3, SvdOptions()).valid);
 }

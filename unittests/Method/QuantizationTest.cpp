@@ -63,20 +63,21 @@ TEST(Quantization, ErrorWithinHalfAStep) {
     for (int bits : {4, 8})
       for (bool symmetric : {false, true})
         for (int64_t groupSize : {0, 32, 7})
-          for (ScaleType type : {ScaleType::F16, ScaleType::BF16,
-                                 ScaleType::F32}) {
+          for (ScaleType type :
+               {ScaleType::F16, ScaleType::BF16, ScaleType::F32}) {
             IntQuantParams p;
             p.bits = bits;
             p.symmetric = symmetric;
             p.groupSize = groupSize;
             p.scaleType = type;
-            IntQuantized q = quantizeRows(ConstMatrixRef(a.data(), rows, cols),
-                                          p);
+            IntQuantized q =
+                quantizeRows(ConstMatrixRef(a.data(), rows, cols), p);
             int64_t groups = numGroups(cols, groupSize);
             ASSERT_EQ(q.groups, groups);
             ASSERT_EQ(q.codes.size(),
                       size_t(rows * (bits == 4 ? (cols + 1) / 2 : cols)));
-            ASSERT_EQ(q.zeroPoints.size(), symmetric ? 0u : size_t(rows * groups));
+            ASSERT_EQ(q.zeroPoints.size(),
+                      symmetric ? 0u : size_t(rows * groups));
             std::vector<float> back(a.size());
             dequantizeRows(q, p, back.data());
             int64_t length = groupSize > 0 ? groupSize : cols;
@@ -85,8 +86,8 @@ TEST(Quantization, ErrorWithinHalfAStep) {
                 double scale = storedScale(q, type, i * groups + g);
                 ASSERT_GT(scale, 0);
                 double lo = 0, hi = 0, absMax = 0;
-                for (int64_t j = g * length; j < std::min(cols, (g + 1) * length);
-                     ++j) {
+                for (int64_t j = g * length;
+                     j < std::min(cols, (g + 1) * length); ++j) {
                   lo = std::min<double>(lo, a[i * cols + j]);
                   hi = std::max<double>(hi, a[i * cols + j]);
                   absMax = std::max<double>(absMax, std::fabs(a[i * cols + j]));
@@ -99,15 +100,16 @@ TEST(Quantization, ErrorWithinHalfAStep) {
                 } else {
                   EXPECT_EQ(scale, 1.0);
                 }
-                for (int64_t j = g * length; j < std::min(cols, (g + 1) * length);
-                     ++j) {
+                for (int64_t j = g * length;
+                     j < std::min(cols, (g + 1) * length); ++j) {
                   double w = a[i * cols + j], r = back[i * cols + j];
                   EXPECT_LE(std::fabs(w - r),
                             scale / 2 + std::fabs(r) * FLT_EPSILON)
                       << "bits " << bits << " sym " << symmetric << " group "
                       << groupSize << " row " << i << " col " << j;
-                  if (w == 0)
+                  if (w == 0) {
                     EXPECT_EQ(r, 0.0f); // zero is always on the grid
+                  }
                 }
               }
           }
@@ -179,7 +181,8 @@ TEST(Quantization, DequantizesHandMadeStorage) {
   IntQuantParams bad;
   bad.bits = 3;
   std::vector<float> one = {1};
-  EXPECT_TRUE(quantizeRows(ConstMatrixRef(one.data(), 1, 1), bad).codes.empty());
+  EXPECT_TRUE(
+      quantizeRows(ConstMatrixRef(one.data(), 1, 1), bad).codes.empty());
 }
 
 float fromBits(uint32_t bits) {
@@ -194,8 +197,8 @@ TEST(Quantization, HalfConversionKnownPatterns) {
   EXPECT_EQ(floatToHalf(0.0f), 0x0000);
   EXPECT_EQ(floatToHalf(-0.0f), 0x8000);
   EXPECT_EQ(floatToHalf(65504.0f), 0x7BFF);
-  EXPECT_EQ(floatToHalf(65519.0f), 0x7BFF);  // rounds down to the max
-  EXPECT_EQ(floatToHalf(65520.0f), 0x7BFF);  // would round to inf: saturates
+  EXPECT_EQ(floatToHalf(65519.0f), 0x7BFF); // rounds down to the max
+  EXPECT_EQ(floatToHalf(65520.0f), 0x7BFF); // would round to inf: saturates
   EXPECT_EQ(floatToHalf(1e10f), 0x7BFF);
   EXPECT_EQ(floatToHalf(-1e10f), 0xFBFF);
   EXPECT_EQ(floatToHalf(INFINITY), 0x7C00);
@@ -237,7 +240,7 @@ TEST(Quantization, BFloat16ConversionKnownPatterns) {
   EXPECT_EQ(floatToBFloat16(-1.0f), 0xBF80);
   EXPECT_EQ(floatToBFloat16(1.0f + std::ldexp(1.0f, -8)), 0x3F80); // tie
   EXPECT_EQ(floatToBFloat16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3F82);
-  EXPECT_EQ(floatToBFloat16(FLT_MAX), 0x7F7F);  // saturates
+  EXPECT_EQ(floatToBFloat16(FLT_MAX), 0x7F7F); // saturates
   EXPECT_EQ(floatToBFloat16(-FLT_MAX), 0xFF7F);
   EXPECT_EQ(floatToBFloat16(INFINITY), 0x7F80);
   EXPECT_TRUE(std::isnan(bfloat16ToFloat(floatToBFloat16(NAN))));

@@ -42,6 +42,8 @@ public:
   void release();
 
 private:
+  void freeBuffer();
+
   float *data = nullptr;
   size_t bytes = 0;
   bool mapped = false;
@@ -102,8 +104,8 @@ LowRankFactors truncatedSvd(ConstMatrixRef a, int64_t rank,
 /// residual from its cluster base, without the caller materialising it:
 /// the randomised method forms it once, into its only a-sized temporary,
 /// during its first pass over the data.
-LowRankFactors truncatedSvd(ConstMatrixRef a, ConstMatrixRef base,
-                            int64_t rank, const SvdOptions &options);
+LowRankFactors truncatedSvd(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
+                            const SvdOptions &options);
 
 /// The smallest rank r with sum_{i<r} s_i^2 >= energy * ||A||_F^2
 /// (energy in (0, 1], larger values act as 1, others give rank 0;

@@ -80,44 +80,56 @@ FailureOr<KindResult> compressKind(LayerOp op, StringRef name, Value weight,
   }
 
   int64_t maxRank = std::min(out, in);
-  std::vector<float> residual(size);
+  std::vector<int64_t> clusterSize(clusters, 0);
+  for (int64_t c : assignment)
+    ++clusterSize[c];
+  // One workspace for the layer: the SVD's matrix-sized scratch and test
+  // matrix are mapped once, not once per expert.
+  method::SvdWorkspace workspace;
+  method::SvdOptions svd = config.svd;
+  svd.workspace = &workspace;
+  std::vector<float> residual;
   for (int64_t e = 0; e < experts; ++e) {
     const float *we = w->data() + e * size;
     const float *base = result.bases.data() + assignment[e] * size;
-    double weightEnergy = 0, residualEnergy = 0;
-    for (int64_t k = 0; k < size; ++k) {
-      residual[k] = we[k] - base[k];
-      weightEnergy += double(we[k]) * we[k];
-      residualEnergy += double(residual[k]) * residual[k];
-    }
-    if (residualEnergy == 0.0) {
-      // A singleton cluster, or an expert equal to its base: nothing to keep.
+    if (clusterSize[assignment[e]] == 1) {
+      // The expert is its own base (a weight of 1 is exact): no residual.
       result.stats.ranks.push_back(0);
       result.stats.relativeError.push_back(0.0);
       continue;
     }
+    double weightEnergy = 0;
+    for (int64_t k = 0; k < size; ++k)
+      weightEnergy += double(we[k]) * we[k];
     int64_t rank = config.rank ? std::min(*config.rank, maxRank) : maxRank;
     if (!config.energy && rank == maxRank) {
       // Full rank needs no SVD: R = I^T R (or R^T^T I) is exact in float,
       // where an SVD would add its own rounding to a "lossless" setting.
+      residual.resize(size);
+      for (int64_t k = 0; k < size; ++k)
+        residual[k] = we[k] - base[k];
       appendIdentityFactors(residual, out, in, result.u, result.v);
       result.stats.ranks.push_back(maxRank);
       result.stats.relativeError.push_back(0.0);
       continue;
     }
-    method::ConstMatrixRef r(residual.data(), out, in);
+    method::ConstMatrixRef a(we, out, in), b(base, out, in);
     method::LowRankFactors factors =
         config.energy
-            ? method::truncatedSvdByEnergy(r, *config.energy, 0, config.svd)
-            : method::truncatedSvd(r, rank, config.svd);
+            ? method::truncatedSvdByEnergy(a, b, *config.energy, 0, svd)
+            : method::truncatedSvd(a, b, rank, svd);
+    if (!factors.valid)
+      return op.emitError() << "the SVD of expert " << e << "'s '" << name
+                            << "' residual failed (non-finite weights?)";
     result.u.insert(result.u.end(), factors.u.data.begin(),
                     factors.u.data.end());
     result.v.insert(result.v.end(), factors.v.data.begin(),
                     factors.v.data.end());
     result.stats.ranks.push_back(factors.rank);
-    double error2 = factors.relativeError * residualEnergy;
+    double error2 = factors.relativeError * factors.totalEnergy;
     result.stats.relativeError.push_back(
-        weightEnergy > 0 ? std::sqrt(error2 / weightEnergy) : 0.0);
+        weightEnergy > 0 ? std::sqrt(std::max(error2, 0.0) / weightEnergy)
+                         : 0.0);
   }
   return result;
 }
