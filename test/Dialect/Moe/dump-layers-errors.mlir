@@ -9,7 +9,7 @@
 func.func @argument_weight(%x: tensor<?x2xf32>, %r: tensor<2x2xf32>) -> tensor<?x2xf32> {
   %u = arith.constant dense<1.0> : tensor<2x3x2xf32>
   %d = arith.constant dense<1.0> : tensor<2x2x3xf32>
-  // expected-error @+1 {{cannot dump operand 'router_weight': it is not a constant (layer dumps need constant weights)}}
+  // expected-error @+1 {{operand 'router_weight' is not a constant (layer dumps and the compression passes need constant weights)}}
   %y = moe.layer %x, %r up %u down %d {activation = #moe.activation<relu>,
       routing = #moe.routing<top_k = 1, scoring = softmax, order = score_then_topk, normalize = true>}
       : (tensor<?x2xf32>, tensor<2x2xf32>, tensor<2x3x2xf32>, tensor<2x2x3xf32>) -> tensor<?x2xf32>
@@ -22,7 +22,7 @@ func.func @missing_blob(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %r = arith.constant dense<1.0> : tensor<2x2xf32>
   %u = arith.constant dense_resource<nowhere> : tensor<2x3x2xf32>
   %d = arith.constant dense<1.0> : tensor<2x2x3xf32>
-  // expected-error @+1 {{cannot dump operand 'up_weight': resource 'nowhere' has no data}}
+  // expected-error @+1 {{operand 'up_weight': resource 'nowhere' has no data}}
   %y = moe.layer %x, %r up %u down %d {activation = #moe.activation<relu>,
       routing = #moe.routing<top_k = 1, scoring = softmax, order = score_then_topk, normalize = true>}
       : (tensor<?x2xf32>, tensor<2x2xf32>, tensor<2x3x2xf32>, tensor<2x2x3xf32>) -> tensor<?x2xf32>
@@ -35,7 +35,7 @@ func.func @short_blob(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %r = arith.constant dense<1.0> : tensor<2x2xf32>
   %u = arith.constant dense_resource<short> : tensor<2x3x2xf32>
   %d = arith.constant dense<1.0> : tensor<2x2x3xf32>
-  // expected-error @+1 {{cannot dump operand 'up_weight': it holds 4 bytes but its type 'tensor<2x3x2xf32>' needs 48}}
+  // expected-error @+1 {{operand 'up_weight' holds 4 bytes but its type 'tensor<2x3x2xf32>' needs 48}}
   %y = moe.layer %x, %r up %u down %d {activation = #moe.activation<relu>,
       routing = #moe.routing<top_k = 1, scoring = softmax, order = score_then_topk, normalize = true>}
       : (tensor<?x2xf32>, tensor<2x2xf32>, tensor<2x3x2xf32>, tensor<2x2x3xf32>) -> tensor<?x2xf32>

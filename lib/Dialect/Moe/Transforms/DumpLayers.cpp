@@ -8,6 +8,7 @@
 
 #include "moe-mlir/Dialect/Moe/IR/Moe.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
+#include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 #include "moe-runtime/Npz.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -115,39 +116,12 @@ private:
       return op->emitError() << "cannot dump operand '" << name
                              << "': element type " << type.getElementType()
                              << " has no NumPy equivalent";
-    Attribute attr;
-    if (!matchPattern(value, m_Constant(&attr)))
-      return op->emitError() << "cannot dump operand '" << name
-                             << "': it is not a constant (layer dumps need "
-                                "constant weights)";
-    size_t elementBytes = type.getElementTypeBitWidth() / 8;
-    size_t bytes = type.getNumElements() * elementBytes;
-    std::vector<uint8_t> data;
-    if (auto dense = dyn_cast<DenseIntOrFPElementsAttr>(attr)) {
-      ArrayRef<char> raw = dense.getRawData();
-      if (dense.isSplat()) {
-        data.reserve(bytes);
-        for (int64_t k = 0; k < type.getNumElements(); ++k)
-          data.insert(data.end(), raw.begin(), raw.begin() + elementBytes);
-      } else {
-        data.assign(raw.begin(), raw.end());
-      }
-    } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
-      AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-      if (!blob)
-        return op->emitError()
-               << "cannot dump operand '" << name << "': resource '"
-               << resource.getRawHandle().getKey() << "' has no data";
-      ArrayRef<char> raw = blob->getData();
-      data.assign(raw.begin(), raw.end());
-    } else {
-      return op->emitError() << "cannot dump operand '" << name
-                             << "': unsupported constant kind " << attr;
-    }
-    if (data.size() != bytes)
-      return op->emitError() << "cannot dump operand '" << name << "': it holds "
-                             << data.size() << " bytes but its type "
-                             << type << " needs " << bytes;
+    std::vector<char> storage;
+    FailureOr<ArrayRef<char>> raw =
+        readConstantBytes(value, op, name, storage);
+    if (failed(raw))
+      return failure();
+    std::vector<uint8_t> data(raw->begin(), raw->end());
     dtypes[name] = npType->name;
     arrays.push_back(::moe::rt::NpyArray{
         name, npType->descr,

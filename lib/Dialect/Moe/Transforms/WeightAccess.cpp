@@ -22,8 +22,8 @@ mlir::moe::readConstantBytes(Value value, Operation *user, StringRef name,
   Attribute attr;
   if (!matchPattern(value, m_Constant(&attr)))
     return user->emitError() << "operand '" << name
-                             << "' is not a constant (the compression passes "
-                                "need constant weights)";
+                             << "' is not a constant (layer dumps and the "
+                                "compression passes need constant weights)";
   size_t elementBytes = type.getElementTypeBitWidth() / 8;
   size_t bytes = type.getNumElements() * elementBytes;
   ArrayRef<char> raw;
@@ -44,7 +44,7 @@ mlir::moe::readConstantBytes(Value value, Operation *user, StringRef name,
     raw = blob->getData();
   } else {
     return user->emitError() << "operand '" << name
-                             << "': unsupported constant kind";
+                             << "': unsupported constant kind " << attr;
   }
   if (raw.size() != bytes)
     return user->emitError() << "operand '" << name << "' holds " << raw.size()
