@@ -22,5 +22,5 @@ config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["moe-opt"], tool_dirs)
+llvm_config.add_tool_substitutions(["moe-opt", "moe-translate"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -273,3 +273,83 @@ def run_model(model, tokens, threads=1):
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     return sess.run(None, {"tokens": np.asarray(tokens, dtype=np.float32)})
+
+
+def ort_moe_legacy_model(arrays, meta):
+    """The plain (non-GLU) layer as ``com.microsoft.MoE`` in the legacy
+    weight layout, fc1 (E, H, I) and fc2 (E, I, H). Current onnxruntime
+    refuses it; it exists to check that the importer still reads such
+    models (the current-layout twin gives the reference output)."""
+    if meta["glu"]:
+        raise ValueError("the legacy layout fixture is for plain experts")
+    g = _Graph()
+    logits = _router_logits(g, arrays)
+    kind = {"gelu_tanh": "gelu"}.get(meta["activation"]["kind"], meta["activation"]["kind"])
+    fc1 = np.ascontiguousarray(_f32(arrays, "up_weight").transpose(0, 2, 1))
+    fc2 = np.ascontiguousarray(_f32(arrays, "down_weight").transpose(0, 2, 1))
+    fc1_b, fc2_b = _f32(arrays, "up_bias"), _f32(arrays, "down_bias")
+    inputs = ["tokens", logits, g.init("fc1_experts_weights", fc1),
+              g.init("fc1_experts_bias", fc1_b) if fc1_b is not None else "",
+              g.init("fc2_experts_weights", fc2)]
+    if fc2_b is not None:
+        inputs.append(g.init("fc2_experts_bias", fc2_b))
+    g.op("MoE", inputs, domain="com.microsoft",
+         k=int(meta["routing"]["top_k"]), activation_type=kind,
+         normalize_routing_weights=int(meta["routing"]["normalize"]))
+    return g.model("moe_ort_legacy", meta["hidden"], [],
+                   [helper.make_opsetid("com.microsoft", 1)])
+
+
+def _quantize_ort(w, bits, block_size, zero_points):
+    """onnxruntime's QMoE storage of w (E, N, K): codes packed low nibble
+    first along K, scales (E, N, K/block) (or (E, N) without blocks), and
+    optional uint8 zero points (4-bit: packed two per byte)."""
+    from .quant import quantize
+    e, n, k = w.shape
+    data, scales, zps = quantize(w.reshape(e * n, k), bits, group_size=block_size or 0,
+                                 symmetric=not zero_points, scale_dtype="float32")
+    data = data.reshape(e, n, -1)
+    groups = scales.shape[-1]
+    scales = scales.reshape(e, n, groups)
+    if not block_size:
+        scales = scales.reshape(e, n)
+    zp = None
+    if zero_points:
+        zp = zps.reshape(e, n, groups).astype(np.uint8)
+        if bits == 4:
+            if groups % 2:
+                zp = np.concatenate([zp, np.zeros((e, n, 1), np.uint8)], axis=-1)
+            zp = (zp[..., 0::2] | (zp[..., 1::2] << 4)).astype(np.uint8)
+        if not block_size:
+            zp = zp.reshape(e, n)
+    return data, scales.astype(np.float32), zp
+
+
+def ort_qmoe_model(arrays, meta, bits=4, block_size=32, zero_points=False):
+    """The layer as ``com.microsoft.QMoE`` (swiglu, fc1 rows interleaved, as
+    ORT GenAI writes it)."""
+    if not meta["glu"]:
+        raise ValueError("the QMoE fixture is a GLU (swiglu) layer")
+    e, h, i = meta["num_experts"], meta["hidden"], meta["inter"]
+    fc1 = np.empty((e, 2 * i, h), np.float32)
+    fc1[:, 0::2], fc1[:, 1::2] = _f32(arrays, "gate_weight"), _f32(arrays, "up_weight")
+    fc2 = _f32(arrays, "down_weight")
+    g = _Graph()
+    logits = _router_logits(g, arrays)
+    q1 = _quantize_ort(fc1, bits, block_size, zero_points)
+    q2 = _quantize_ort(fc2, bits, block_size, zero_points)
+    zp_inputs = []
+    if zero_points:
+        zp_inputs = ["", "", "", g.init("fc1_zero_points", q1[2]), g.init("fc2_zero_points", q2[2])]
+    inputs = ["tokens", logits, g.init("fc1_experts_weights", q1[0]), g.init("fc1_scales", q1[1]), "",
+              g.init("fc2_experts_weights", q2[0]), g.init("fc2_scales", q2[1])]
+    if zp_inputs:
+        inputs += ["", "", "", ""] + zp_inputs[3:]
+    attrs = dict(k=int(meta["routing"]["top_k"]), activation_type="swiglu", swiglu_fusion=1,
+                 expert_weight_bits=bits,
+                 normalize_routing_weights=int(meta["routing"]["normalize"]))
+    if block_size:
+        attrs["block_size"] = block_size
+    g.op("QMoE", inputs, domain="com.microsoft", **attrs)
+    model = g.model("qmoe_ort", h, [], [helper.make_opsetid("com.microsoft", 1)])
+    return model

@@ -30,3 +30,12 @@ def moe_opt(*args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"moe-opt {' '.join(map(str, args))} failed:\n{proc.stderr}")
     return proc
+
+
+def moe_translate(*args, check=True):
+    """Runs moe-translate; returns the CompletedProcess."""
+    proc = subprocess.run([tool("moe-translate"), *map(str, args)],
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"moe-translate {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc

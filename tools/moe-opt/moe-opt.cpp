@@ -4,8 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe-mlir/Conversion/Passes.h"
 #include "moe-mlir/Dialect/Moe/IR/Moe.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
+#include "moe-mlir/Dialect/Onnx/IR/Onnx.h"
+#include "moe-mlir/Dialect/Onnx/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -19,7 +22,7 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<mlir::moe::MoeDialect>();
+  registry.insert<mlir::moe::MoeDialect, mlir::onnx::OnnxDialect>();
   // The upstream dialects, passes and LLVM/NVVM translations are the ones the
   // lowerings and gpu-module-to-binary use; they all live in libMLIR.so, so
   // registering them costs no link time.
@@ -28,6 +31,8 @@ int main(int argc, char **argv) {
   mlir::registerAllToLLVMIRTranslations(registry);
   mlir::registerAllPasses();
   mlir::moe::registerMoePasses();
+  mlir::onnx::registerOnnxPasses();
+  mlir::moe::registerConversionPasses();
 
   // `--moe-dump-layers=DIR` is the documented spelling; the pass syntax
   // wants `--moe-dump-layers=dir=DIR`. Accept both.

@@ -1,0 +1,24 @@
+//===- RaiseExperts.h - Matchers behind moe-raise-experts -------*- C++ -*-===//
+
+#ifndef MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_H
+#define MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_H
+
+#include "mlir/IR/Operation.h"
+
+namespace mlir::moe {
+
+enum class OrtMoeLayout { Auto, Current, Legacy };
+
+/// What a matcher concluded about one candidate.
+enum class RaiseResult {
+  Raised,   ///< replaced by moe.layer
+  Declined, ///< left as it was; a remark says why
+  Error,    ///< a diagnostic was emitted; the pass fails
+};
+
+/// Raises one onnx.MoE or onnx.QMoE op (com.microsoft) to moe.layer.
+RaiseResult raiseOrtMoe(Operation *op, OrtMoeLayout layout);
+
+} // namespace mlir::moe
+
+#endif // MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_H
