@@ -53,6 +53,27 @@ def main():
     save(onnx_models.ort_qmoe_model(arrays, meta, bits=8, block_size=0, zero_points=True),
          "ort_qmoe_int8_zp.onnx")
 
+    # Near misses: each must stay an onnx.MoE, with a remark saying why.
+    base = onnx.load(os.path.join(OUT, "ort_moe_relu.onnx"))
+    other = onnx.ModelProto()
+    other.CopyFrom(base)  # the router reads 2 * tokens, not the MoE input
+    mm = next(n for n in other.graph.node if n.op_type == "MatMul")
+    other.graph.node.insert(0, helper.make_node("Add", ["tokens", "tokens"], ["tokens2"]))
+    mm.input[0] = "tokens2"
+    save(other, "near_miss_router_input.onnx")
+    sparse = onnx.ModelProto()
+    sparse.CopyFrom(base)  # sparsemixer routing
+    moe = next(n for n in sparse.graph.node if n.op_type == "MoE")
+    moe.attribute.append(helper.make_attribute("use_sparse_mixer", 1))
+    save(sparse, "near_miss_sparse_mixer.onnx")
+    logits = onnx.ModelProto()
+    logits.CopyFrom(base)  # router logits given as a graph input
+    moe = next(n for n in logits.graph.node if n.op_type == "MoE")
+    moe.input[1] = "router_logits"
+    logits.graph.input.append(helper.make_tensor_value_info("router_logits", TensorProto.FLOAT,
+                                                            ["T", 4]))
+    save(logits, "near_miss_router_logits.onnx")
+
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
     # Three unsupported constructs in one model: two ops and an attribute.
