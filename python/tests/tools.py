@@ -23,19 +23,18 @@ def tool(name):
     return path
 
 
-def moe_opt(*args, check=True):
-    """Runs moe-opt; returns the CompletedProcess (stdout/stderr as text)."""
-    proc = subprocess.run([tool("moe-opt"), *map(str, args)],
-                          capture_output=True, text=True)
+def run_tool(name, *args, check=True):
+    """Runs one of the project's tools; returns the CompletedProcess
+    (stdout/stderr as text), raising with its stderr when check fails."""
+    proc = subprocess.run([tool(name), *map(str, args)], capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"moe-opt {' '.join(map(str, args))} failed:\n{proc.stderr}")
+        raise AssertionError(f"{name} {' '.join(map(str, args))} failed:\n{proc.stderr}")
     return proc
+
+
+def moe_opt(*args, check=True):
+    return run_tool("moe-opt", *args, check=check)
 
 
 def moe_translate(*args, check=True):
-    """Runs moe-translate; returns the CompletedProcess."""
-    proc = subprocess.run([tool("moe-translate"), *map(str, args)],
-                          capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"moe-translate {' '.join(map(str, args))} failed:\n{proc.stderr}")
-    return proc
+    return run_tool("moe-translate", *args, check=check)
