@@ -5,7 +5,8 @@ on the inputs stored in <name>.npz and compares with the stored torch
 outputs (rel L2 <= 1e-5). What each fixture is expected to do (which inputs
 onnxruntime runs, which it reproduces) is in expected_ort.json next to the
 fixtures; the exit status is non-zero when any outcome differs from it.
-Python: the `python3` on PATH with numpy and onnxruntime (no torch needed).
+Every model also goes through onnx.checker (full_check).
+Python: the `python3` on PATH with numpy, onnx and onnxruntime (no torch).
 
     python3 scripts/check_torch_fixtures.py [--dir DIR] [--report]
 
@@ -17,6 +18,7 @@ import os
 import sys
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,10 +73,15 @@ def main():
     args = ap.parse_args()
     with open(os.path.join(args.dir, "expected_ort.json")) as f:
         expected = json.load(f)
-    print("onnxruntime %s, numpy %s" % (ort.__version__, np.__version__))
+    print("onnxruntime %s, onnx %s, numpy %s" % (ort.__version__, onnx.__version__, np.__version__))
     bad = 0
     for name in sorted(expected):
         path = os.path.join(args.dir, name + ".onnx")
+        try:
+            onnx.checker.check_model(onnx.load(path), full_check=True)
+        except Exception as e:  # noqa: BLE001
+            print("%-30s onnx.checker: %s" % (name, e))
+            bad += 1
         with np.load(os.path.join(args.dir, name + ".npz")) as npz:
             res = outcomes(path, npz)
         want = expected[name]

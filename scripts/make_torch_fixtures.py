@@ -325,53 +325,53 @@ def hit_limited_input(model, spec, g):
 
 
 FIXTURES = [
-    dict(name="mixtral_top2", kind="mixtral", seed=1, E=8, k=2, H=32, I=24, act="silu",
+    dict(name="mixtral_top2", short="1 moe.layer", kind="mixtral", seed=1, E=8, k=2, H=32, I=24, act="silu",
          expert="SwiGLU (w1 gate, w3 up, w2 down)", biases=False, renorm=True,
          softmax="before", raise_="one moe.layer: E=8, top-2, softmax then top-k, "
          "renormalised, SwiGLU (SiLU) experts without biases; no expert MatMul left."),
-    dict(name="switch_top1_gelu", kind="switch", seed=2, E=8, k=1, H=16, I=48, act="gelu (erf)",
+    dict(name="switch_top1_gelu", short="1 moe.layer", kind="switch", seed=2, E=8, k=1, H=16, I=48, act="gelu (erf)",
          expert="plain MLP (wi, wo)", biases=True, renorm=False, softmax="before",
          raise_="one moe.layer: E=8, top-1, softmax then top-1, not renormalised (the weight "
          "is the softmax probability), plain GELU-erf MLP experts with up and down biases."),
-    dict(name="qwen_moe_shared", kind="qwen", seed=3, E=8, k=4, H=32, I=16, shared_I=48,
+    dict(name="qwen_moe_shared", short="1 moe.layer + shared expert ops", kind="qwen", seed=3, E=8, k=4, H=32, I=16, shared_I=48,
          act="silu", expert="SwiGLU (gate_proj, up_proj, down_proj)", biases=False,
          renorm=False, softmax="before",
          raise_="one moe.layer: E=8, top-4, softmax then top-k, not renormalised, SwiGLU "
          "experts without biases; the shared expert (SwiGLU, I=48), its sigmoid(Linear(H,1)) "
          "gate and the Add stay ordinary ops around the layer."),
-    dict(name="mixtral_stack2", kind="stack", seed=4, E=4, k=2, H=16, I=32, act="silu",
+    dict(name="mixtral_stack2", short="2 moe.layer + LayerNorm/Add ops", kind="stack", seed=4, E=4, k=2, H=16, I=32, act="silu",
          expert="SwiGLU", biases=False, renorm=True, softmax="before",
          raise_="exactly two moe.layer ops (each E=4, top-2, renormalised, SwiGLU); "
          "the two LayerNormalization and the two residual Adds stay ordinary ops."),
-    dict(name="mixtral_router_logits_out", kind="mixtral", seed=5, E=4, k=2, H=16, I=24,
+    dict(name="mixtral_router_logits_out", short="1 moe.layer + router MatMul kept for output 2", kind="mixtral", seed=5, E=4, k=2, H=16, I=24,
          act="silu", expert="SwiGLU", biases=False, renorm=True, softmax="before",
          router_logits_output=True,
          raise_="one moe.layer as for mixtral_top2 (E=4); the graph also outputs "
          "router_logits (second output, (T, E)), so the router MatMul must stay (or be "
          "shared) to feed it."),
-    dict(name="near_miss_softmax_after_topk", kind="mixtral", seed=6, E=8, k=2, H=16, I=24,
+    dict(name="near_miss_softmax_after_topk", short="1 moe.layer (top-k then softmax) or un-raised with remark", kind="mixtral", seed=6, E=8, k=2, H=16, I=24,
          act="silu", expert="SwiGLU", biases=False, renorm=False, softmax="after",
          raise_="one moe.layer with top-k on the logits, then softmax over the k "
          "selected (no separate renormalisation). A matcher that does not support "
          "this order must leave it un-raised with a remark; raising it as "
          "softmax-before-top-k is wrong (outputs differ)."),
-    dict(name="near_miss_no_renorm", kind="mixtral", seed=7, E=8, k=2, H=16, I=24, act="silu",
+    dict(name="near_miss_no_renorm", short="1 moe.layer without renorm", kind="mixtral", seed=7, E=8, k=2, H=16, I=24, act="silu",
          expert="SwiGLU", biases=False, renorm=False, softmax="before",
          raise_="one moe.layer with renormalisation OFF (the ReduceSum/Div edge is "
          "absent); raising it as renormalised is wrong."),
-    dict(name="near_miss_trap_expert", kind="trap", seed=8, E=4, k=2, H=16, I=24, act="silu",
+    dict(name="near_miss_trap_expert", short="NOT raised (remark)", kind="trap", seed=8, E=4, k=2, H=16, I=24, act="silu",
          expert="SwiGLU; expert 2's output is multiplied by 1.5", biases=False, renorm=True,
          softmax="before", trap_expert=2, scale=1.5,
          raise_="must NOT be raised: expert 2's path has an extra Mul by 1.5 before the "
          "routing-weight Mul; the graph must stay ordinary ops with a remark saying why."),
-    dict(name="hit_experts_list", kind="hit_list", seed=9, E=8, k=2, H=16, I=24, act="silu",
+    dict(name="hit_experts_list", short="1 moe.layer, untraced experts absent, warning", kind="hit_list", seed=9, E=8, k=2, H=16, I=24, act="silu",
          expert="SwiGLU", biases=False, renorm=True, softmax="before",
          trace_tokens=2, trace_hits=3,
          raise_="one moe.layer with E=8 where only the experts the tracing input hit "
          "(listed below) are present; the other experts are marked absent (tokens routed to "
          "them get nothing from them, their routing weight is still counted in the "
          "renormalisation) and a warning says the export lost experts."),
-    dict(name="hit_experts_tensor", kind="hit_tensor", seed=9, E=8, k=2, H=16, I=24,
+    dict(name="hit_experts_tensor", short="see notes (not a plain moe.layer)", kind="hit_tensor", seed=9, E=8, k=2, H=16, I=24,
          act="silu", expert="SwiGLU", biases=False, renorm=True, softmax="before",
          trace_tokens=2, trace_hits=3,
          ort_expect={"1": "error", "7": "error", "12": "error", "64": "error",
@@ -535,7 +535,8 @@ def main():
         f.write(README_HEAD % dict(torch=torch.__version__, onnx=onnx.__version__,
                                    numpy=np.__version__, opset=OPSET,
                                    shapes=", ".join("%d as %s" % (t, s)
-                                                    for t, s in SHAPES.items())))
+                                                    for t, s in SHAPES.items()),
+                                   table="\n".join(table_row(s) for s in FIXTURES)))
         f.write("\n".join(sections))
         f.write(README_TAIL)
 
@@ -566,6 +567,13 @@ def readme_section(spec, model, counts, size, npz_size, notes, expect):
     return "\n".join(lines)
 
 
+def table_row(spec):
+    return "| %s.onnx | %d | %d | %d | %d | %s | %s | %s | %s | %s |" % (
+        spec["name"], spec["E"], spec["k"], spec["H"], spec["I"], spec["act"],
+        "yes" if spec["biases"] else "no", "yes" if spec["renorm"] else "no",
+        spec["softmax"] + " top-k", spec["short"])
+
+
 def io_desc(v):
     dims = [d.dim_param if d.dim_param else str(d.dim_value)
             for d in v.type.tensor_type.shape.dim]
@@ -575,10 +583,11 @@ def io_desc(v):
 README_HEAD = """\
 # torch-exported MoE fixtures
 
-Generated by `scripts/make_torch_fixtures.py` (do not edit; rerun it). Exported
-with `torch.onnx.export` (TorchScript exporter), opset %(opset)s, torch
-%(torch)s (Debian python3-torch), onnx %(onnx)s, numpy %(numpy)s. Every block is
-written like its transformers original (MixtralSparseMoeBlock's loop:
+Generated by `scripts/make_torch_fixtures.py` (do not edit; rerun it with
+Debian's `/usr/bin/python3`). Exported with `torch.onnx.export` (TorchScript
+exporter), opset %(opset)s, torch %(torch)s (Debian python3-torch
+1.13.1+dfsg), onnx %(onnx)s (Debian python3-onnx), numpy %(numpy)s. Every block
+is written like its transformers original (MixtralSparseMoeBlock's loop:
 softmax(float) -> topk -> [renormalise] -> one_hot(selected, E).permute(2, 1, 0)
 -> for each expert: where(mask[e]) -> hidden[None, top_x] -> expert ->
 x routing_weights[top_x, idx, None] -> index_add_). Input `hidden_states`
@@ -586,23 +595,108 @@ x routing_weights[top_x, idx, None] -> index_add_). Input `hidden_states`
 reshaped back. Weights: fixed seeds; router weights N(0, 1), the rest
 uniform(+-1/sqrt(fan_in)), biases and LayerNorm affine parameters random.
 
-Each `<name>.npz` holds float32 arrays: `input_<T>` (batch, seq, H) and the
-torch output `output_<T>` for T tokens = %(shapes)s (batch, seq), plus
-`trace_input` / `trace_output` (the input the export was traced with and the
-torch output for it). `scripts/check_torch_fixtures.py` (pyenv python3 with
-onnxruntime) runs every .onnx on those inputs and compares (rel L2 <= 1e-5).
+| file | E | k | H | I | activation | biases | renorm | softmax | raise to |
+|---|---|---|---|---|---|---|---|---|---|
+%(table)s
+
+Each `<name>.npz` (np.load) holds:
+- `input_<case>` (batch, seq, H) float32 and `output_<case>`, the torch
+  output, for cases T = %(shapes)s (T tokens as (batch, seq));
+- `trace_input` / `trace_output`: the input the export was traced with;
+- mixtral_router_logits_out: also `router_logits_<case>` (T, E);
+- hit_experts_*: two more cases, `same_hits` (2 tokens hitting the same
+  experts as the tracing input) and `other_hits` (2 tokens hitting as many
+  experts, a different set), and `experts_hit_<case>` (int64, sorted expert
+  ids the case's tokens select). For hit_experts_list, `output_<case>` is
+  what the graph computes (only the traced experts present) and
+  `output_all_experts_<case>` is the model with every expert; for
+  hit_experts_tensor, `output_<case>` is the model itself (eager torch).
+
+`expected_ort.json` lists, per fixture and case, what onnxruntime does
+(`match`: rel L2 <= 1e-5 against `output_<case>`, `mismatch`, `error`);
+`scripts/check_torch_fixtures.py` (the pyenv `python3`, which has onnxruntime;
+no torch needed) checks every file against it and runs onnx.checker.
+
 """
 
-README_TAIL = """
-## Notes for the raising matcher
 
-- `F.softmax(..., dtype=torch.float)` and `.to(hidden_states.dtype)` leave no
-  Cast (all float32), `torch.where(mask[e])` is NonZero -> Transpose -> Split
-  (two outputs) -> Squeeze, `index_add_` is ScatterElements(reduction=add) on
-  a zero tensor (ConstantOfShape) fed by the previous expert's scatter, with
-  the index Unsqueezed and Expanded to the update shape. See the histograms
-  above for exact counts; the per-expert subgraph is repeated E times (or once
-  per hit expert).
+README_TAIL = """
+## How torch 1.13 (TorchScript exporter, opset 17) writes these graphs
+
+Read off the fixtures above; node names carry the module path
+(`/block/experts.3/w1/MatMul`, `/moe2/...`) but a matcher must not rely on
+names. T = tokens, n = tokens routed to one expert.
+
+Once per block:
+- three `Shape(x) -> Gather(scalar 0|1|2)` chains for B, S, H; then
+  `Concat([-1], Unsqueeze(H)) -> Reshape(x)` gives h (T, H). The same
+  `Concat([-1], Unsqueeze(H))` is repeated once per expert (for each
+  `reshape(-1, hidden_dim)`), all computed up front.
+- router: `MatMul(h, Wg)` with Wg an (H, E) initializer named `onnx::MatMul_<n>`
+  (the Linear weight already transposed); `Softmax(axis=1)` ->
+  `Cast(to=FLOAT)` (the `dtype=torch.float`) -> `TopK(K=Constant [k], axis=-1,
+  largest=1, sorted=1)`; renormalisation is `ReduceSum(values, axes=[-1]
+  (input), keepdims=1) -> Div(values, sum)`; then `Cast(to=FLOAT)`
+  (`.to(hidden_states.dtype)`). Without renormalisation the Cast reads the
+  TopK values directly. Softmax after top-k: `TopK(logits) ->
+  Softmax(values, axis=-1) -> Cast -> Cast`.
+- zeros: `Mul(B, S) -> Unsqueeze -> Concat(.., Unsqueeze(H)) ->
+  ConstantOfShape(value=float 0)` (T, H), the accumulator's start.
+- mask: `OneHot(TopK indices, depth=Constant scalar E (int64),
+  values=Constant [0, 1] (int64), axis=-1) -> Transpose(perm=[2, 1, 0])`
+  (E, k, T), int64.
+
+Per expert e (repeated, in expert order):
+- `torch.where(mask[e])`: `Gather(mask, Constant scalar e, axis=0)` (k, T) ->
+  `Cast(to=BOOL)` -> `NonZero` (2, n) -> `Transpose(perm=[1, 0])` (n, 2) ->
+  `Split(axis=1, split=Constant [1, 1])` -> two `Squeeze(axes=[1])`: idx
+  (slot in 0..k-1) and top_x (token).
+- `hidden[None, top_x].reshape(-1, H)`: `Unsqueeze(h, [0])` (one node shared
+  by all experts) -> `Gather(axis=1, indices=top_x)` -> `Reshape(.., [-1, H])`.
+- expert: SwiGLU is `MatMul(x, W1) -> Sigmoid -> Mul(a, sigmoid(a))`,
+  `MatMul(x, W3)`, `Mul(silu, up)`, `MatMul(.., W2)`, weights (H, I) / (I, H)
+  initializers, no biases. A Linear WITH bias (Switch fixture) is instead
+  `Gemm(x, weight (out, in) named like `block.experts.0.wi.weight`, bias,
+  transB=1)`. GELU(erf) is `Div(a, 1.4142135) -> Erf -> Add(.., 1.0) ->
+  Mul(a, ..) -> Mul(.., 0.5)`.
+- `routing_weights[top_x, idx, None]`: `Unsqueeze(rw, [2])` (T, k, 1) ->
+  `Shape -> Gather([1])` (= k) and `Gather([2])` (= 1); `Flatten(axis=2)`
+  (T*k, 1); linear index `Add(idx, Mul(top_x, k))`; `Gather(flat, index,
+  axis=0)`; then `Reshape(.., Concat([-1], Gather[2]))` and
+  `Reshape(.., Concat(Shape(index), Gather[2]))` -> (n, 1). Whether the
+  `Unsqueeze(rw)` is one node per expert or shared varies: it is per expert
+  when the routing weights were renormalised in place (`/=`), shared
+  otherwise (the exporter's CSE does not merge across the in-place op).
+- `Mul(expert_out, weight) -> Cast(to=FLOAT)`; the trap fixture has an extra
+  `Mul(.., Constant 1.5)` between expert 2's down MatMul and this Mul.
+- `index_add_(0, top_x, out)` is NOT ScatterElements(reduction=add) here
+  (torch 1.13's opset-9 index_add symbolic; newer torch writes
+  reduction=add): `Slice(acc, starts=[0, 0], ends=[1, INT64_MAX],
+  axes=[0, 1])` -> `Shape` -> `Expand(out, ..)` (a no-op (n, H) expand);
+  `Unsqueeze(top_x, [1]) -> Expand(.., Shape(expanded out))` (n, H) index;
+  `ConstantOfShape(Shape(acc), 0.0)` -> `ScatterElements(zeros, index, out,
+  axis=0)` (reduction none) -> `Add(acc, scattered)` = the next acc. This equals
+  index_add only because top_x holds each token at most once (true for one
+  expert's where()); the raise may rely on that only after proving the index
+  comes from this NonZero pattern.
+- the final acc goes through `Reshape(acc, Concat(Unsqueeze(B),
+  Unsqueeze(S), Unsqueeze(H)))` to (B, S, H).
+
+Qwen shared expert: `MatMul(h, gate_proj) -> Sigmoid -> Mul`, `MatMul(h,
+up_proj)`, `Mul`, `MatMul(.., down_proj)`; `MatMul(h, Wsg (H, 1)) -> Sigmoid
+-> Mul(gate, shared)`; `Add(acc_last, ..)` before the final Reshape. Stack:
+`LayerNormalization(axis=-1, epsilon=1e-5, scale, bias)` on (B, S, H), the
+MoE block, `Add(x, block_out)`, twice.
+
+hit_experts_tensor (the transformers >= 4.54 loop): `ReduceSum(mask,
+axes=[-1, -2], keepdims=0) -> Greater(.., 0) -> NonZero -> Transpose ->
+Split(axis=0, split=[1]*hits_at_trace) -> Squeeze(axes=[0])` per hit, then
+`Gather(mask, that (1,) index, axis=0) -> Squeeze([0]) -> Cast(BOOL) ->
+NonZero` as above. The expert weights in each unrolled iteration are the
+trace-time expert's, while the mask row is picked at run time.
+
+All tensors are float32 / int64 / bool; every model is ir_version 8, opset
+17, producer "pytorch 1.13.0", and passes onnx.checker (full_check).
 """
 
 

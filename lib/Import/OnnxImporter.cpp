@@ -21,6 +21,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -38,6 +39,15 @@ using namespace mlir::moe;
 using namespace mlir::moe::import;
 
 namespace {
+
+/// A name from the model, safe to print: names come from the file, which
+/// may be damaged, so anything but printable ASCII is shown as \HH.
+std::string shown(llvm::StringRef name) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  llvm::printEscapedString(name, os);
+  return out;
+}
 
 /// Tensors up to this many elements become readable `dense` attributes
 /// (shape constants, scalars: what folding needs); larger ones become
@@ -61,15 +71,15 @@ private:
     std::string name = node.name().empty()
                            ? node.op_type() + "_" + std::to_string(index)
                            : node.name();
-    return NameLoc::get(StringAttr::get(ctx, name), fileLoc);
+    return NameLoc::get(StringAttr::get(ctx, shown(name)), fileLoc);
   }
   std::string describe(const ::onnx::NodeProto &node) {
     std::string domain = node.domain().empty() ? "ai.onnx" : node.domain();
     auto it = opsets.find(domain == "ai.onnx" ? "" : domain);
     std::string version =
         it == opsets.end() ? "?" : std::to_string(it->second);
-    return "node '" + node.name() + "' (" + node.op_type() + ", domain " +
-           domain + ", opset " + version + ")";
+    return "node '" + shown(node.name()) + "' (" + shown(node.op_type()) +
+           ", domain " + shown(domain) + ", opset " + version + ")";
   }
 
   // Types and tensors.
@@ -184,14 +194,14 @@ Importer::externalData(const ::onnx::TensorProto &tensor, Location loc,
     else if (entry.key() == "offset" || entry.key() == "length") {
       int64_t v;
       if (StringRef(entry.value()).getAsInteger(10, v) || v < 0)
-        return error(loc) << "tensor '" << tensor.name() << "': external "
-                          << entry.key() << " '" << entry.value()
+        return error(loc) << "tensor '" << shown(tensor.name()) << "': external "
+                          << shown(entry.key()) << " '" << shown(entry.value())
                           << "' is not a non-negative integer";
       (entry.key() == "offset" ? offset : length) = v;
     }
   }
   if (location.empty())
-    return error(loc) << "tensor '" << tensor.name()
+    return error(loc) << "tensor '" << shown(tensor.name())
                       << "' has external data without a location";
   // The model names files relative to its own folder and may not reach out
   // of it (CVE-2022-25882 in onnx was exactly this).
@@ -199,8 +209,8 @@ Importer::externalData(const ::onnx::TensorProto &tensor, Location loc,
       llvm::any_of(llvm::make_range(llvm::sys::path::begin(location),
                                     llvm::sys::path::end(location)),
                    [](StringRef part) { return part == ".."; }))
-    return error(loc) << "tensor '" << tensor.name()
-                      << "': external data location '" << location
+    return error(loc) << "tensor '" << shown(tensor.name())
+                      << "': external data location '" << shown(location)
                       << "' leaves the model's folder; refused";
   SmallString<256> path(modelDir);
   llvm::sys::path::append(path, location);
@@ -209,7 +219,7 @@ Importer::externalData(const ::onnx::TensorProto &tensor, Location loc,
     auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                               /*RequiresNullTerminator=*/false);
     if (!buffer)
-      return error(loc) << "tensor '" << tensor.name()
+      return error(loc) << "tensor '" << shown(tensor.name())
                         << "': cannot open external data file '" << path
                         << "': " << buffer.getError().message();
     file = std::move(*buffer);
@@ -218,9 +228,9 @@ Importer::externalData(const ::onnx::TensorProto &tensor, Location loc,
   if (length < 0)
     length = size - offset;
   if (offset > size || length > size - offset)
-    return error(loc) << "tensor '" << tensor.name() << "': external data ["
+    return error(loc) << "tensor '" << shown(tensor.name()) << "': external data ["
                       << offset << ", " << offset + length
-                      << ") lies outside '" << location << "' (" << size
+                      << ") lies outside '" << shown(location) << "' (" << size
                       << " bytes)";
   keepAlive = file;
   return ArrayRef<char>(file->getBufferStart() + offset, length);
@@ -233,7 +243,7 @@ Importer::tensorAttr(const ::onnx::TensorProto &tensor, Location loc) {
     return failure();
   SmallVector<int64_t> shape(tensor.dims().begin(), tensor.dims().end());
   if (llvm::any_of(shape, [](int64_t d) { return d < 0; }))
-    return error(loc) << "tensor '" << tensor.name()
+    return error(loc) << "tensor '" << shown(tensor.name())
                       << "' has a negative dimension";
   auto type = RankedTensorType::get(shape, *element);
   int64_t count = type.getNumElements();
@@ -257,7 +267,7 @@ Importer::tensorAttr(const ::onnx::TensorProto &tensor, Location loc) {
     converted.resize(bytes);
     auto store = [&](auto values, auto convert) -> LogicalResult {
       if (static_cast<int64_t>(values.size()) != count)
-        return error(loc) << "tensor '" << tensor.name() << "' holds "
+        return error(loc) << "tensor '" << shown(tensor.name()) << "' holds "
                           << values.size() << " values but its shape needs "
                           << count;
       for (int64_t k = 0; k < count; ++k)
@@ -293,7 +303,7 @@ Importer::tensorAttr(const ::onnx::TensorProto &tensor, Location loc) {
     raw = converted;
   }
   if (raw.size() != bytes)
-    return error(loc) << "tensor '" << tensor.name() << "' holds "
+    return error(loc) << "tensor '" << shown(tensor.name()) << "' holds "
                       << raw.size() << " bytes but its type " << type
                       << " needs " << bytes;
 
@@ -347,7 +357,7 @@ Importer::attribute(const ::onnx::AttributeProto &attr,
     return NamedAttribute(name, *t);
   }
   default:
-    return error(loc) << describe(node) << ": attribute '" << attr.name()
+    return error(loc) << describe(node) << ": attribute '" << shown(attr.name())
                       << "' has an unsupported kind (" << attr.type()
                       << "; graphs, sparse tensors and type protos are not "
                          "supported)";
@@ -386,7 +396,7 @@ LogicalResult Importer::checkNodes(const ::onnx::GraphProto &graph) {
     if (!opsets.count(domain)) {
       problems.push_back(describe(node) + ": the model imports no opset of "
                                           "domain '" +
-                         domain + "'");
+                         shown(domain) + "'");
       continue;
     }
     std::optional<std::string> opName = dialectOpName(domain, node.op_type());
@@ -407,7 +417,7 @@ LogicalResult Importer::checkNodes(const ::onnx::GraphProto &graph) {
                          node.op_type() == "ReduceMin");
       if (!known.contains(attr.name()) && !normalised)
         problems.push_back(describe(node) + ": unsupported attribute '" +
-                           attr.name() + "'");
+                           shown(attr.name()) + "'");
     }
     std::optional<OpArity> arity = opArity(node.op_type());
     if (arity && arity->inputs != kVariadic &&
@@ -485,7 +495,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node,
     }
     auto it = values.find(input);
     if (it == values.end())
-      return error(loc) << describe(node) << ": input '" << input
+      return error(loc) << describe(node) << ": input '" << shown(input)
                         << "' is produced by no node, initializer or graph "
                            "input before it";
     operands.push_back(it->second);
@@ -559,7 +569,7 @@ LogicalResult Importer::importGraph(const ::onnx::GraphProto &graph,
     argDimParams.emplace_back();
     FailureOr<Type> t = valueType(input.type(), fileLoc, &argDimParams.back());
     if (failed(t))
-      return error(fileLoc) << "graph input '" << input.name()
+      return error(fileLoc) << "graph input '" << shown(input.name())
                             << "' has an unsupported type";
     argTypes.push_back(*t);
     args.push_back(&input);
@@ -595,7 +605,7 @@ LogicalResult Importer::importGraph(const ::onnx::GraphProto &graph,
   for (const auto &out : graph.output()) {
     auto it = values.find(out.name());
     if (it == values.end())
-      return error(fileLoc) << "graph output '" << out.name()
+      return error(fileLoc) << "graph output '" << shown(out.name())
                             << "' is produced by no node, initializer or "
                                "input";
     results.push_back(it->second);
