@@ -19,7 +19,7 @@ build/bin/moe-opt examples/tiny_moe.mlir --moe-dump-layers="$out/layers" -o /dev
 PYTHONPATH=python python3 -m moe_mlir.reference "$out/layers/layer_0.npz" \
   examples/tiny_moe_tokens.npy -o "$out/reference.npy"
 
-echo "== compare with onnxruntime on examples/tiny_moe.onnx =="
+echo "== compare with onnxruntime on examples/tiny_moe.onnx (the same layer as com.microsoft.MoE) =="
 PYTHONPATH=python python3 - "$out/reference.npy" <<'PY'
 import sys
 import numpy as np
@@ -31,4 +31,41 @@ ort_out = sess.run(None, {sess.get_inputs()[0].name: tokens})[0].astype(np.float
 err = np.linalg.norm(ort_out - ref) / np.linalg.norm(ref)
 print(f"tokens {tokens.shape}, output {ref.shape}, rel L2 (reference vs onnxruntime): {err:.2e}")
 sys.exit(0 if err <= 1e-6 else 1)
+PY
+
+echo "== import examples/tiny_moe.onnx, raise it to moe.layer, compress it (default compression) =="
+build/bin/moe-translate --import-onnx examples/tiny_moe.onnx -o "$out/imported.mlir"
+build/bin/moe-opt "$out/imported.mlir" --onnx-shape-inference --moe-raise-experts \
+  --moe-dump-layers="$out/raised" -o "$out/raised.mlir"
+for setting in default rank4; do
+  extra=""; [ "$setting" = rank4 ] && extra=" rank=4"
+  build/bin/moe-opt "$out/raised.mlir" \
+    --moe-compress-pipeline="report=$out/$setting.json calibration=examples/tiny_moe_tokens.npy$extra" \
+    --moe-dump-layers="$out/$setting" -o "$out/$setting.mlir"
+done
+grep -o 'moe.clustered_layer[^{]*{[^}]*}' "$out/default.mlir" | cut -c1-160
+PYTHONPATH=python python3 - "$out" <<'PY'
+import json, sys
+import numpy as np
+import onnxruntime as ort
+from moe_mlir import reference as ref
+out = sys.argv[1]
+tokens = np.load("examples/tiny_moe_tokens.npy")
+sess = ort.InferenceSession("examples/tiny_moe.onnx", providers=["CPUExecutionProvider"])
+want = sess.run(None, {sess.get_inputs()[0].name: tokens})[0].astype(np.float64)
+raised = ref.evaluate(ref.load_layer(f"{out}/raised/layer_0.npz"), tokens)
+rel = lambda a, b: np.linalg.norm(a - b) / np.linalg.norm(b)
+print(f"raised moe.layer vs onnxruntime: rel L2 {rel(raised, want):.2e}")
+for setting, what in (("default", "clusters of 4, rank 16, INT4 factors, FP16 bases"),
+                      ("rank4", "the same at rank 4")):
+    compressed = ref.evaluate(ref.load_layer(f"{out}/{setting}/layer_0.npz"), tokens)
+    layer = json.load(open(f"{out}/{setting}.json"))["layers"][0]
+    print(f"compressed, {what}:")
+    print(f"  parameters {layer['params']['before']['total']} -> {layer['params']['after']['total']}"
+          f" ({layer['compression_ratio']['params']:.2f}x), bytes {layer['bytes']['before']['total']}"
+          f" -> {layer['bytes']['after']['total']} ({layer['compression_ratio']['bytes']:.2f}x)")
+    print(f"  output vs onnxruntime: rel L2 {rel(compressed, want):.2e}"
+          f" (report: {layer['calibration']['output_relative_error']:.2e}, routing agreement"
+          f" {layer['calibration']['routing_agreement']['exact_set_match']:.2f})")
+sys.exit(0 if rel(raised, want) <= 1e-5 else 1)
 PY

@@ -2,9 +2,12 @@
 """Writes the tiny Mixtral-like example layer (python3 on PATH: CPython 3.11
 with numpy and onnx).
 
-examples/tiny_moe.mlir          moe.layer, E=4 H=32 I=64 k=2, silu GLU, softmax
-                                then top-k, renormalised; dense_resource weights
-examples/tiny_moe_tokens.npy    5 float32 tokens (5, 32)
+examples/tiny_moe.mlir          moe.layer, E=8 H=32 I=64 k=2, silu GLU, softmax
+                                then top-k, renormalised; dense_resource weights.
+                                Experts share structure as trained ones do: two
+                                groups of four, each expert its group's base plus
+                                a residual with a decaying spectrum.
+examples/tiny_moe_tokens.npy    64 float32 tokens (64, 32)
 examples/tiny_moe_expected.npy  float64 reference output on them (5, 32)
 examples/tiny_moe.onnx          the same layer as router + com.microsoft.MoE
 
@@ -21,7 +24,7 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 import numpy as np  # noqa: E402
 
 from moe_mlir import mlir_text, reference  # noqa: E402
-from moe_mlir.synth import random_layer, random_tokens  # noqa: E402
+from moe_mlir.synth import random_tokens, structured_layer  # noqa: E402
 
 
 def main():
@@ -31,10 +34,11 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    arrays, meta = random_layer(2025, num_experts=4, hidden=32, inter=64, top_k=2,
-                                activation="silu", glu=True, scoring="softmax",
-                                order="score_then_topk", normalize=True)
-    tokens = random_tokens(2026, 5, 32)
+    arrays, meta, _ = structured_layer(2025, num_experts=8, groups=2, hidden=32, inter=64,
+                                       top_k=2, noise=0.3, decay=0.7, activation="silu",
+                                       glu=True, scoring="softmax", order="score_then_topk",
+                                       normalize=True)
+    tokens = random_tokens(2026, 64, 32)
     expected = reference.evaluate({"meta": meta, **arrays}, tokens)
 
     path = os.path.join(args.out, "tiny_moe.mlir")

@@ -72,3 +72,32 @@ def random_layer(seed=0, *, num_experts=4, hidden=16, inter=32, top_k=2,
 def random_tokens(seed, num_tokens, hidden):
     """Float32 tokens, standard normal: never zeros, so every path is live."""
     return np.random.default_rng(seed).standard_normal((num_tokens, hidden)).astype(np.float32)
+
+
+def structured_layer(seed=0, *, num_experts=8, groups=2, hidden=32, inter=64, top_k=2,
+                     noise=0.05, decay=None, **config):
+    """A layer whose experts share structure, as trained experts do: each
+    weight kind of expert e is the base of its (hidden, shuffled) group plus
+    a residual that is either noise (``decay=None``) or a full-rank term
+    with singular values ``noise * decay**i``. Returns ``(arrays, meta,
+    groups_of_experts)``."""
+    arrays, meta = random_layer(seed, num_experts=num_experts, hidden=hidden, inter=inter,
+                                top_k=top_k, **config)
+    rng = np.random.default_rng(seed + 1)
+    truth = rng.permutation(np.arange(num_experts) % groups)
+    for kind in ("gate_weight", "up_weight", "down_weight"):
+        if kind not in arrays:
+            continue
+        w = arrays[kind]
+        out, inn = w.shape[1:]
+        bases = rng.standard_normal((groups, out, inn)) / np.sqrt(inn)
+        for e in range(num_experts):
+            if decay is None:
+                residual = noise * rng.standard_normal((out, inn)) / np.sqrt(inn)
+            else:
+                n = min(out, inn)
+                u = np.linalg.qr(rng.standard_normal((out, n)))[0]
+                v = np.linalg.qr(rng.standard_normal((inn, n)))[0]
+                residual = (u * (noise * decay ** np.arange(n))) @ v.T
+            w[e] = (bases[truth[e]] + residual).astype(np.float32)
+    return arrays, meta, truth

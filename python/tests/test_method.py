@@ -12,7 +12,7 @@ import pytest
 
 from conftest import record_error
 from moe_mlir import mlir_text, reference as ref
-from moe_mlir.synth import random_layer, random_tokens
+from moe_mlir.synth import random_layer, random_tokens, structured_layer
 from tools import moe_opt
 
 
@@ -37,29 +37,10 @@ def compress(tmp_path, src, options, tag="out", pipeline="moe-compress-pipeline"
     return out, rep
 
 
-def planted_layer(seed, num_experts, groups, hidden=24, inter=40, noise=0.05,
-                  residual_rank=None, decay=None):
-    """Experts = base of their (hidden, shuffled) group + a small residual:
-    random noise, or a low-rank term with a decaying spectrum."""
-    arrays, meta = random_layer(seed, num_experts=num_experts, hidden=hidden,
-                                inter=inter, top_k=2)
-    rng = np.random.default_rng(seed + 1)
-    truth = rng.permutation(np.arange(num_experts) % groups)
-    for kind in ("gate_weight", "up_weight", "down_weight"):
-        w = arrays[kind]
-        bases = rng.standard_normal((groups,) + w.shape[1:]) / np.sqrt(w.shape[2])
-        for e in range(num_experts):
-            if decay is not None:
-                out, inn = w.shape[1:]
-                n = min(out, inn)
-                u = np.linalg.qr(rng.standard_normal((out, n)))[0]
-                v = np.linalg.qr(rng.standard_normal((inn, n)))[0]
-                s = decay ** np.arange(n) * noise
-                res = (u * s) @ v.T
-            else:
-                res = noise * rng.standard_normal(w.shape[1:]) / np.sqrt(w.shape[2])
-            w[e] = (bases[truth[e]] + res).astype(np.float32)
-    return arrays, meta, truth
+def planted_layer(seed, num_experts, groups, hidden=24, inter=40, noise=0.05, decay=None):
+    """Experts = base of their (hidden, shuffled) group + a small residual."""
+    return structured_layer(seed, num_experts=num_experts, groups=groups, hidden=hidden,
+                            inter=inter, noise=noise, decay=decay)
 
 
 def same_partition(a, b):

@@ -568,6 +568,11 @@ RaiseResult OrtMoeRaiser::match() {
     if (auto l = op->getAttrOfType<FloatAttr>("swiglu_limit"))
       limit = FloatAttr::get(Float32Type::get(ctx), l.getValueAsDouble());
   }
+  // swiglu with alpha 1, beta 0 and no clamp is plain SiLU GLU: say so, so
+  // later passes and readers see the common case.
+  if (swiglu && alpha.convertToDouble() == 1.0 && beta.convertToDouble() == 0.0 &&
+      !limit)
+    kind = ActivationKind::silu;
   auto act = ActivationAttr::get(ctx, *kind, alpha, beta, limit);
   int64_t k = intAttr(op, "k", 1);
   if (k < 1 || k > experts)
