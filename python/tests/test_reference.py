@@ -555,15 +555,14 @@ def test_example_files_are_consistent():
     ONNX model and the reference output agree."""
     ex = os.path.join(REPO, "examples")
     paths = [os.path.join(ex, f) for f in ("tiny_moe.mlir", "tiny_moe_tokens.npy", "tiny_moe.onnx")]
-    if not all(os.path.exists(p) for p in paths):
-        pytest.skip("run scripts/make_example.py first")
+    assert all(os.path.exists(p) for p in paths), "run scripts/make_example.py"
     import onnx
 
     res = mlir_text.parse_resources(open(paths[0]).read())
-    shapes = {"router_weight": (4, 32), "gate_weight": (4, 64, 32), "up_weight": (4, 64, 32),
-              "down_weight": (4, 32, 64)}
+    shapes = {"router_weight": (8, 32), "gate_weight": (8, 64, 32), "up_weight": (8, 64, 32),
+              "down_weight": (8, 32, 64)}
     arrays = {n: np.frombuffer(res[n][1], "<f4").reshape(s) for n, s in shapes.items()}
-    meta = layer_meta(4, 32, 64, 2, glu=True, activation="silu")
+    meta = layer_meta(8, 32, 64, 2, glu=True, activation="silu")
     x = np.load(paths[1])
     want = ref.evaluate(as_layer(arrays, meta), x)
     (y,) = onnx_models.run_model(onnx.load(paths[2]), x)
