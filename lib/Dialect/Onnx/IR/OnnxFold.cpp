@@ -81,18 +81,27 @@ RankedTensorType staticResultType(Operation *op) {
   return type;
 }
 
+/// Reads every one of `operands` into `tensors`; false when one is not a
+/// constant readConstant takes, so nothing can be folded.
+bool readConstants(ArrayRef<Attribute> operands,
+                   SmallVectorImpl<ConstTensor> &tensors) {
+  for (Attribute attr : operands) {
+    std::optional<ConstTensor> c = readConstant(attr);
+    if (!c)
+      return false;
+    tensors.push_back(std::move(*c));
+  }
+  return true;
+}
+
 /// Element-wise over broadcast constant operands.
 OpFoldResult foldElementwise(Operation *op, ArrayRef<Attribute> operands) {
   RankedTensorType type = staticResultType(op);
   if (!type)
     return {};
   SmallVector<ConstTensor> inputs;
-  for (Attribute attr : operands) {
-    std::optional<ConstTensor> c = readConstant(attr);
-    if (!c)
-      return {};
-    inputs.push_back(std::move(*c));
-  }
+  if (!readConstants(operands, inputs))
+    return {};
   // Compute in double when any operand is float, else in int64.
   bool anyFloat =
       llvm::any_of(inputs, [](const ConstTensor &c) { return c.isFloat(); });
@@ -219,12 +228,8 @@ OpFoldResult foldConcat(ConcatOp op, ArrayRef<Attribute> operands) {
   if (!type)
     return {};
   SmallVector<ConstTensor> inputs;
-  for (Attribute attr : operands) {
-    std::optional<ConstTensor> c = readConstant(attr);
-    if (!c)
-      return {};
-    inputs.push_back(std::move(*c));
-  }
+  if (!readConstants(operands, inputs))
+    return {};
   int64_t rank = type.getRank();
   int64_t axis = op.getAxis();
   if (axis < 0)

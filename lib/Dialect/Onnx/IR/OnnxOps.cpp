@@ -563,13 +563,20 @@ LogicalResult RangeOp::verify() {
 
 namespace {
 
-/// Checks the shapes and attributes MoE and QMoE share. `E` is fixed by the
-/// first operand that knows it.
+/// Checks the shapes and attributes MoE and QMoE share; `others` names the
+/// per-expert operands of rank 2 or 3 that only QMoE has. `E` is fixed by
+/// the first operand that knows it.
 template <typename OpTy>
-LogicalResult verifyMoe(OpTy op, ArrayRef<std::pair<StringRef, Value>> experts,
-                        ArrayRef<std::pair<StringRef, Value>> biases,
-                        ArrayRef<std::pair<StringRef, Value>> others) {
+LogicalResult verifyMoe(OpTy op, ArrayRef<std::pair<StringRef, Value>> others) {
   Operation *o = op.getOperation();
+  std::pair<StringRef, Value> experts[] = {
+      {"fc1_experts_weights", op.getFc1ExpertsWeights()},
+      {"fc2_experts_weights", op.getFc2ExpertsWeights()},
+      {"fc3_experts_weights", op.getFc3ExpertsWeights()}};
+  std::pair<StringRef, Value> biases[] = {
+      {"fc1_experts_bias", op.getFc1ExpertsBias()},
+      {"fc2_experts_bias", op.getFc2ExpertsBias()},
+      {"fc3_experts_bias", op.getFc3ExpertsBias()}};
   std::optional<SmallVector<int64_t>> input = shapeOf(op.getInput());
   if (input && input->size() != 2 && input->size() != 3)
     return op.emitOpError() << "operand 'input' must have rank 2 or 3, got "
@@ -647,16 +654,7 @@ LogicalResult verifyMoe(OpTy op, ArrayRef<std::pair<StringRef, Value>> experts,
 
 } // namespace
 
-LogicalResult MoEOp::verify() {
-  return verifyMoe(*this,
-                   {{"fc1_experts_weights", getFc1ExpertsWeights()},
-                    {"fc2_experts_weights", getFc2ExpertsWeights()},
-                    {"fc3_experts_weights", getFc3ExpertsWeights()}},
-                   {{"fc1_experts_bias", getFc1ExpertsBias()},
-                    {"fc2_experts_bias", getFc2ExpertsBias()},
-                    {"fc3_experts_bias", getFc3ExpertsBias()}},
-                   {});
-}
+LogicalResult MoEOp::verify() { return verifyMoe(*this, {}); }
 
 LogicalResult QMoEOp::verify() {
   int64_t bits = getExpertWeightBits();
@@ -684,17 +682,10 @@ LogicalResult QMoEOp::verify() {
                            << scaleRank << (blockSize ? " with" : " without")
                            << " block_size, got rank " << rank;
   }
-  return verifyMoe(*this,
-                   {{"fc1_experts_weights", getFc1ExpertsWeights()},
-                    {"fc2_experts_weights", getFc2ExpertsWeights()},
-                    {"fc3_experts_weights", getFc3ExpertsWeights()}},
-                   {{"fc1_experts_bias", getFc1ExpertsBias()},
-                    {"fc2_experts_bias", getFc2ExpertsBias()},
-                    {"fc3_experts_bias", getFc3ExpertsBias()}},
-                   {{"fc1_scales", getFc1Scales()},
-                    {"fc2_scales", getFc2Scales()},
-                    {"fc3_scales", getFc3Scales()},
-                    {"fc1_zero_points", getFc1ZeroPoints()},
-                    {"fc2_zero_points", getFc2ZeroPoints()},
-                    {"fc3_zero_points", getFc3ZeroPoints()}});
+  return verifyMoe(*this, {{"fc1_scales", getFc1Scales()},
+                           {"fc2_scales", getFc2Scales()},
+                           {"fc3_scales", getFc3Scales()},
+                           {"fc1_zero_points", getFc1ZeroPoints()},
+                           {"fc2_zero_points", getFc2ZeroPoints()},
+                           {"fc3_zero_points", getFc3ZeroPoints()}});
 }

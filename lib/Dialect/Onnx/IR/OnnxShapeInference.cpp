@@ -254,6 +254,36 @@ LogicalResult seedElementType(Operation *op, Type element) {
 
 Type i64Type(Operation *op) { return IntegerType::get(op->getContext(), 64); }
 
+/// The sizes of a ranked tensor, kDyn where dynamic.
+using Dims = SmallVector<int64_t>;
+
+/// The start most inferences share. Every result first takes `element`
+/// (see seedElementType); then, once `shaped` has a rank, `body` works out
+/// the results from its sizes, which it may change in place. While `shaped`
+/// is unranked there is nothing more to infer.
+LogicalResult inferFromShape(Operation *op, Type element, Value shaped,
+                             function_ref<LogicalResult(Dims &)> body) {
+  if (failed(seedElementType(op, element)))
+    return failure();
+  std::optional<Dims> dims = shapeOf(shaped);
+  if (!dims)
+    return refineUnranked(op, 0, element);
+  return body(*dims);
+}
+
+/// inferFromShape for results that need the shapes of two operands.
+LogicalResult
+inferFromShapes(Operation *op, Type element, Value lhs, Value rhs,
+                function_ref<LogicalResult(Dims &, Dims &)> body) {
+  auto fromShape = [&](Dims &lhsDims) -> LogicalResult {
+    std::optional<Dims> rhsDims = shapeOf(rhs);
+    if (!rhsDims)
+      return refineUnranked(op, 0, element);
+    return body(lhsDims, *rhsDims);
+  };
+  return inferFromShape(op, element, lhs, fromShape);
+}
+
 /// Normalises an attribute axis, or nullopt when out of range (the
 /// verifier reports it).
 std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
@@ -292,61 +322,57 @@ LogicalResult util::inferReduce(Operation *op, bool keepdims,
                                 bool noopWithEmptyAxes) {
   Value data = op->getOperand(0), axesValue = op->getOperand(1);
   Type element = elementTypeOf(data);
-  if (failed(seedElementType(op, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(data);
-  if (!dims)
-    return success();
-  int64_t rank = static_cast<int64_t>(dims->size());
-  std::optional<SmallVector<int64_t>> axes;
-  if (isNone(axesValue))
-    axes.emplace();
-  else
-    axes = getKnownIntValues(axesValue);
-  if (!axes)
-    return success();
-  if (axes->empty()) {
-    if (noopWithEmptyAxes)
-      return refineRanked(op, 0, *dims, element);
-    for (int64_t i = 0; i < rank; ++i)
-      axes->push_back(i);
-  }
-  if (llvm::any_of(*axes, ShapedType::isDynamic)) {
-    // Which axes go is unknown: only the rank is.
-    int64_t outRank =
-        keepdims ? rank : rank - static_cast<int64_t>(axes->size());
-    if (outRank < 0)
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    int64_t rank = static_cast<int64_t>(dims.size());
+    std::optional<SmallVector<int64_t>> axes;
+    if (isNone(axesValue))
+      axes.emplace();
+    else
+      axes = getKnownIntValues(axesValue);
+    if (!axes)
       return success();
-    return refineRanked(op, 0, SmallVector<int64_t>(outRank, kDyn), element);
-  }
-  FailureOr<SmallVector<int64_t>> normalized =
-      normalizeAxes(op, "axes", *axes, rank);
-  if (failed(normalized))
-    return failure();
-  SmallVector<int64_t> out;
-  for (int64_t i = 0; i < rank; ++i) {
-    if (!llvm::is_contained(*normalized, i))
-      out.push_back((*dims)[i]);
-    else if (keepdims)
-      out.push_back(1);
-  }
-  return refineRanked(op, 0, out, element);
+    if (axes->empty()) {
+      if (noopWithEmptyAxes)
+        return refineRanked(op, 0, dims, element);
+      for (int64_t i = 0; i < rank; ++i)
+        axes->push_back(i);
+    }
+    if (llvm::any_of(*axes, ShapedType::isDynamic)) {
+      // Which axes go is unknown: only the rank is.
+      int64_t outRank =
+          keepdims ? rank : rank - static_cast<int64_t>(axes->size());
+      if (outRank < 0)
+        return success();
+      return refineRanked(op, 0, SmallVector<int64_t>(outRank, kDyn), element);
+    }
+    FailureOr<SmallVector<int64_t>> normalized =
+        normalizeAxes(op, "axes", *axes, rank);
+    if (failed(normalized))
+      return failure();
+    SmallVector<int64_t> out;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!llvm::is_contained(*normalized, i))
+        out.push_back(dims[i]);
+      else if (keepdims)
+        out.push_back(1);
+    }
+    return refineRanked(op, 0, out, element);
+  };
+  return inferFromShape(op, element, data, fromShape);
 }
 
 LogicalResult util::inferArgReduce(Operation *op, int64_t axis, bool keepdims) {
-  if (failed(seedElementType(op, i64Type(op))))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(op->getOperand(0));
-  if (!dims)
-    return success();
-  std::optional<int64_t> a = normalizeAxis(axis, dims->size());
-  if (!a)
-    return success();
-  if (keepdims)
-    (*dims)[*a] = 1;
-  else
-    dims->erase(dims->begin() + *a);
-  return refineRanked(op, 0, *dims, i64Type(op));
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    std::optional<int64_t> a = normalizeAxis(axis, dims.size());
+    if (!a)
+      return success();
+    if (keepdims)
+      dims[*a] = 1;
+    else
+      dims.erase(dims.begin() + *a);
+    return refineRanked(op, 0, dims, i64Type(op));
+  };
+  return inferFromShape(op, i64Type(op), op->getOperand(0), fromShape);
 }
 
 //===----------------------------------------------------------------------===//
@@ -355,27 +381,25 @@ LogicalResult util::inferArgReduce(Operation *op, int64_t axis, bool keepdims) {
 
 LogicalResult MatMulOp::inferShapes() {
   Type element = elementTypeOf(getA());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  auto a = shapeOf(getA()), b = shapeOf(getB());
-  if (!a || !b)
-    return refineUnranked(*this, 0, element);
-  if (a->empty() || b->empty())
-    return success();
-  bool vecA = a->size() == 1, vecB = b->size() == 1;
-  if (vecA)
-    a->insert(a->begin(), 1);
-  if (vecB)
-    b->push_back(1);
-  SmallVector<int64_t> batch;
-  if (!broadcastShapes(ArrayRef(*a).drop_back(2), ArrayRef(*b).drop_back(2),
-                       batch))
-    return success();
-  if (!vecA)
-    batch.push_back((*a)[a->size() - 2]);
-  if (!vecB)
-    batch.push_back(b->back());
-  return refineRanked(*this, 0, batch, element);
+  auto fromShapes = [&](Dims &a, Dims &b) -> LogicalResult {
+    if (a.empty() || b.empty())
+      return success();
+    bool vecA = a.size() == 1, vecB = b.size() == 1;
+    if (vecA)
+      a.insert(a.begin(), 1);
+    if (vecB)
+      b.push_back(1);
+    SmallVector<int64_t> batch;
+    if (!broadcastShapes(ArrayRef(a).drop_back(2), ArrayRef(b).drop_back(2),
+                         batch))
+      return success();
+    if (!vecA)
+      batch.push_back(a[a.size() - 2]);
+    if (!vecB)
+      batch.push_back(b.back());
+    return refineRanked(*this, 0, batch, element);
+  };
+  return inferFromShapes(*this, element, getA(), getB(), fromShapes);
 }
 
 LogicalResult GemmOp::inferShapes() {
@@ -499,89 +523,87 @@ LogicalResult ReshapeOp::inferShapes() {
 
 LogicalResult TransposeOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getData());
-  if (!dims)
-    return refineUnranked(*this, 0, element);
-  int64_t rank = static_cast<int64_t>(dims->size());
-  SmallVector<int64_t> perm;
-  if (std::optional<ArrayRef<int64_t>> attr = getPerm())
-    perm.assign(attr->begin(), attr->end());
-  else
-    for (int64_t i = rank - 1; i >= 0; --i)
-      perm.push_back(i);
-  if (static_cast<int64_t>(perm.size()) != rank ||
-      llvm::any_of(perm, [&](int64_t p) { return p < 0 || p >= rank; }))
-    return success();
-  SmallVector<int64_t> out;
-  for (int64_t p : perm)
-    out.push_back((*dims)[p]);
-  return refineRanked(*this, 0, out, element);
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    int64_t rank = static_cast<int64_t>(dims.size());
+    SmallVector<int64_t> perm;
+    if (std::optional<ArrayRef<int64_t>> attr = getPerm())
+      perm.assign(attr->begin(), attr->end());
+    else
+      for (int64_t i = rank - 1; i >= 0; --i)
+        perm.push_back(i);
+    if (static_cast<int64_t>(perm.size()) != rank ||
+        llvm::any_of(perm, [&](int64_t p) { return p < 0 || p >= rank; }))
+      return success();
+    SmallVector<int64_t> out;
+    for (int64_t p : perm)
+      out.push_back(dims[p]);
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getData(), fromShape);
 }
 
 LogicalResult SqueezeOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getData());
-  if (!dims)
-    return refineUnranked(*this, 0, element);
-  int64_t rank = static_cast<int64_t>(dims->size());
-  SmallVector<int64_t> out;
-  if (isNone(getAxes())) {
-    if (llvm::any_of(*dims, ShapedType::isDynamic))
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    int64_t rank = static_cast<int64_t>(dims.size());
+    SmallVector<int64_t> out;
+    if (isNone(getAxes())) {
+      if (llvm::any_of(dims, ShapedType::isDynamic))
+        return success();
+      for (int64_t d : dims)
+        if (d != 1)
+          out.push_back(d);
+      return refineRanked(*this, 0, out, element);
+    }
+    std::optional<SmallVector<int64_t>> axes = getKnownIntValues(getAxes());
+    if (!axes)
       return success();
-    for (int64_t d : *dims)
-      if (d != 1)
+    if (llvm::any_of(*axes, ShapedType::isDynamic)) {
+      int64_t outRank = rank - static_cast<int64_t>(axes->size());
+      if (outRank < 0)
+        return success();
+      return refineRanked(*this, 0, SmallVector<int64_t>(outRank, kDyn),
+                          element);
+    }
+    FailureOr<SmallVector<int64_t>> normalized =
+        normalizeAxes(*this, "axes", *axes, rank);
+    if (failed(normalized))
+      return failure();
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t d = dims[i];
+      if (!llvm::is_contained(*normalized, i))
         out.push_back(d);
+      else if (!ShapedType::isDynamic(d) && d != 1)
+        return emitOpError() << "cannot squeeze dimension " << i << " of size "
+                             << d << " (input " << shapeString(dims) << ")";
+    }
     return refineRanked(*this, 0, out, element);
-  }
-  std::optional<SmallVector<int64_t>> axes = getKnownIntValues(getAxes());
-  if (!axes)
-    return success();
-  if (llvm::any_of(*axes, ShapedType::isDynamic)) {
-    int64_t outRank = rank - static_cast<int64_t>(axes->size());
-    if (outRank < 0)
-      return success();
-    return refineRanked(*this, 0, SmallVector<int64_t>(outRank, kDyn), element);
-  }
-  FailureOr<SmallVector<int64_t>> normalized =
-      normalizeAxes(*this, "axes", *axes, rank);
-  if (failed(normalized))
-    return failure();
-  for (int64_t i = 0; i < rank; ++i) {
-    int64_t d = (*dims)[i];
-    if (!llvm::is_contained(*normalized, i))
-      out.push_back(d);
-    else if (!ShapedType::isDynamic(d) && d != 1)
-      return emitOpError() << "cannot squeeze dimension " << i << " of size "
-                           << d << " (input " << shapeString(*dims) << ")";
-  }
-  return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getData(), fromShape);
 }
 
 LogicalResult UnsqueezeOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getData());
-  std::optional<SmallVector<int64_t>> axes = getKnownIntValues(getAxes());
-  if (!dims || !axes)
-    return refineUnranked(*this, 0, element);
-  int64_t outRank =
-      static_cast<int64_t>(dims->size()) + static_cast<int64_t>(axes->size());
-  if (llvm::any_of(*axes, ShapedType::isDynamic))
-    return refineRanked(*this, 0, SmallVector<int64_t>(outRank, kDyn), element);
-  FailureOr<SmallVector<int64_t>> normalized =
-      normalizeAxes(*this, "axes", *axes, outRank);
-  if (failed(normalized))
-    return failure();
-  SmallVector<int64_t> out;
-  auto next = dims->begin();
-  for (int64_t i = 0; i < outRank; ++i)
-    out.push_back(llvm::is_contained(*normalized, i) ? 1 : *next++);
-  return refineRanked(*this, 0, out, element);
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    std::optional<Dims> axes = getKnownIntValues(getAxes());
+    if (!axes)
+      return refineUnranked(*this, 0, element);
+    int64_t outRank =
+        static_cast<int64_t>(dims.size()) + static_cast<int64_t>(axes->size());
+    if (llvm::any_of(*axes, ShapedType::isDynamic))
+      return refineRanked(*this, 0, SmallVector<int64_t>(outRank, kDyn),
+                          element);
+    FailureOr<SmallVector<int64_t>> normalized =
+        normalizeAxes(*this, "axes", *axes, outRank);
+    if (failed(normalized))
+      return failure();
+    SmallVector<int64_t> out;
+    auto next = dims.begin();
+    for (int64_t i = 0; i < outRank; ++i)
+      out.push_back(llvm::is_contained(*normalized, i) ? 1 : *next++);
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getData(), fromShape);
 }
 
 LogicalResult FlattenOp::inferShapes() {
@@ -641,160 +663,151 @@ LogicalResult ConcatOp::inferShapes() {
 
 LogicalResult SplitOp::inferShapes() {
   Type element = elementTypeOf(getInput());
-  if (failed(seedElementType(*this, element)))
-    return failure();
   int64_t parts = getNumResults();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getInput());
-  if (!dims) {
-    for (int64_t i = 0; i < parts; ++i)
-      if (failed(refineUnranked(*this, i, element)))
-        return failure();
-    return success();
-  }
-  std::optional<int64_t> axis = normalizeAxis(getAxis(), dims->size());
-  if (!axis || parts == 0)
-    return success();
-  int64_t dim = (*dims)[*axis];
-  SmallVector<int64_t> sizes;
-  if (!isNone(getSplit())) {
-    std::optional<SmallVector<int64_t>> split = getKnownIntValues(getSplit());
-    if (!split || static_cast<int64_t>(split->size()) != parts)
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    std::optional<int64_t> axis = normalizeAxis(getAxis(), dims.size());
+    if (!axis || parts == 0)
       return success();
-    sizes = *split;
-    int64_t sum = 0;
-    for (int64_t s : sizes) {
-      if (ShapedType::isDynamic(s))
-        continue;
-      if (s < 0)
-        return emitOpError() << "operand 'split' has a negative entry " << s;
-      sum += s;
+    int64_t dim = dims[*axis];
+    SmallVector<int64_t> sizes;
+    if (!isNone(getSplit())) {
+      std::optional<SmallVector<int64_t>> split = getKnownIntValues(getSplit());
+      if (!split || static_cast<int64_t>(split->size()) != parts)
+        return success();
+      sizes = *split;
+      int64_t sum = 0;
+      for (int64_t s : sizes) {
+        if (ShapedType::isDynamic(s))
+          continue;
+        if (s < 0)
+          return emitOpError() << "operand 'split' has a negative entry " << s;
+        sum += s;
+      }
+      if (!llvm::any_of(sizes, ShapedType::isDynamic) &&
+          !ShapedType::isDynamic(dim) && sum != dim)
+        return emitOpError()
+               << "split sizes sum to " << sum << " but dimension " << *axis
+               << " has size " << dim;
+    } else if (ShapedType::isDynamic(dim)) {
+      sizes.assign(parts, kDyn);
+    } else {
+      // num_outputs: equal parts, the last one smaller when uneven.
+      int64_t chunk = (dim + parts - 1) / parts;
+      for (int64_t i = 0; i < parts; ++i)
+        sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
     }
-    if (!llvm::any_of(sizes, ShapedType::isDynamic) &&
-        !ShapedType::isDynamic(dim) && sum != dim)
-      return emitOpError() << "split sizes sum to " << sum << " but dimension "
-                           << *axis << " has size " << dim;
-  } else if (ShapedType::isDynamic(dim)) {
-    sizes.assign(parts, kDyn);
-  } else {
-    // num_outputs: equal parts, the last one smaller when uneven.
-    int64_t chunk = (dim + parts - 1) / parts;
-    for (int64_t i = 0; i < parts; ++i)
-      sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
-  }
-  for (int64_t i = 0; i < parts; ++i) {
-    SmallVector<int64_t> out(*dims);
-    out[*axis] = sizes[i];
-    if (failed(refineRanked(*this, i, out, element)))
-      return failure();
-  }
-  return success();
+    for (int64_t i = 0; i < parts; ++i) {
+      SmallVector<int64_t> out(dims);
+      out[*axis] = sizes[i];
+      if (failed(refineRanked(*this, i, out, element)))
+        return failure();
+    }
+    return success();
+  };
+  return inferFromShape(*this, element, getInput(), fromShape);
 }
 
 LogicalResult SliceOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getData());
-  if (!dims)
-    return refineUnranked(*this, 0, element);
-  int64_t rank = static_cast<int64_t>(dims->size());
-  auto starts = getKnownIntValues(getStarts());
-  auto ends = getKnownIntValues(getEnds());
-  std::optional<SmallVector<int64_t>> axes, steps;
-  size_t n = starts ? starts->size() : ends ? ends->size() : 0;
-  if (isNone(getAxes())) {
-    if (starts || ends)
-      axes = llvm::to_vector(llvm::seq<int64_t>(0, n));
-  } else {
-    axes = getKnownIntValues(getAxes());
-  }
-  if (!isNone(getSteps()))
-    steps = getKnownIntValues(getSteps());
-  else if (axes)
-    steps = SmallVector<int64_t>(axes->size(), 1);
-  SmallVector<int64_t> out(*dims);
-  if (!axes || llvm::any_of(*axes, ShapedType::isDynamic)) {
-    // Which axes are sliced is unknown.
-    return refineRanked(*this, 0, SmallVector<int64_t>(rank, kDyn), element);
-  }
-  FailureOr<SmallVector<int64_t>> normalized =
-      normalizeAxes(*this, "axes", *axes, rank);
-  if (failed(normalized))
-    return failure();
-  size_t count = normalized->size();
-  if ((starts && starts->size() != count) || (ends && ends->size() != count) ||
-      (steps && steps->size() != count))
-    return success();
-  for (size_t k = 0; k < count; ++k) {
-    int64_t axis = (*normalized)[k];
-    int64_t step = steps ? (*steps)[k] : kDyn;
-    if (step == 0)
-      return emitOpError() << "operand 'steps' has a zero entry (axis " << axis
-                           << ")";
-    int64_t start = starts ? (*starts)[k] : kDyn;
-    int64_t end = ends ? (*ends)[k] : kDyn;
-    int64_t dim = (*dims)[axis];
-    if (ShapedType::isDynamic(step) || ShapedType::isDynamic(start) ||
-        ShapedType::isDynamic(end) || ShapedType::isDynamic(dim))
-      out[axis] = kDyn;
-    else
-      out[axis] = sliceLength(start, end, step, dim);
-  }
-  return refineRanked(*this, 0, out, element);
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    int64_t rank = static_cast<int64_t>(dims.size());
+    auto starts = getKnownIntValues(getStarts());
+    auto ends = getKnownIntValues(getEnds());
+    std::optional<SmallVector<int64_t>> axes, steps;
+    size_t n = starts ? starts->size() : ends ? ends->size() : 0;
+    if (isNone(getAxes())) {
+      if (starts || ends)
+        axes = llvm::to_vector(llvm::seq<int64_t>(0, n));
+    } else {
+      axes = getKnownIntValues(getAxes());
+    }
+    if (!isNone(getSteps()))
+      steps = getKnownIntValues(getSteps());
+    else if (axes)
+      steps = SmallVector<int64_t>(axes->size(), 1);
+    SmallVector<int64_t> out(dims);
+    if (!axes || llvm::any_of(*axes, ShapedType::isDynamic)) {
+      // Which axes are sliced is unknown.
+      return refineRanked(*this, 0, SmallVector<int64_t>(rank, kDyn), element);
+    }
+    FailureOr<SmallVector<int64_t>> normalized =
+        normalizeAxes(*this, "axes", *axes, rank);
+    if (failed(normalized))
+      return failure();
+    size_t count = normalized->size();
+    if ((starts && starts->size() != count) ||
+        (ends && ends->size() != count) || (steps && steps->size() != count))
+      return success();
+    for (size_t k = 0; k < count; ++k) {
+      int64_t axis = (*normalized)[k];
+      int64_t step = steps ? (*steps)[k] : kDyn;
+      if (step == 0)
+        return emitOpError()
+               << "operand 'steps' has a zero entry (axis " << axis << ")";
+      int64_t start = starts ? (*starts)[k] : kDyn;
+      int64_t end = ends ? (*ends)[k] : kDyn;
+      int64_t dim = dims[axis];
+      if (ShapedType::isDynamic(step) || ShapedType::isDynamic(start) ||
+          ShapedType::isDynamic(end) || ShapedType::isDynamic(dim))
+        out[axis] = kDyn;
+      else
+        out[axis] = sliceLength(start, end, step, dim);
+    }
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getData(), fromShape);
 }
 
 LogicalResult ExpandOp::inferShapes() {
   Type element = elementTypeOf(getInput());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getInput());
-  std::optional<SmallVector<int64_t>> target = getKnownIntValues(getShape());
-  if (!dims || !target)
-    return refineUnranked(*this, 0, element);
-  size_t rank = std::max(dims->size(), target->size());
-  SmallVector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    int64_t x =
-        i < rank - dims->size() ? 1 : (*dims)[i - (rank - dims->size())];
-    int64_t s =
-        i < rank - target->size() ? 1 : (*target)[i - (rank - target->size())];
-    if (ShapedType::isDynamic(s)) {
-      // An unknown target size is 1 or equal to a static input size > 1.
-      out[i] = !ShapedType::isDynamic(x) && x != 1 ? x : kDyn;
-      continue;
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    std::optional<Dims> target = getKnownIntValues(getShape());
+    if (!target)
+      return refineUnranked(*this, 0, element);
+    size_t rank = std::max(dims.size(), target->size());
+    SmallVector<int64_t> out(rank);
+    for (size_t i = 0; i < rank; ++i) {
+      int64_t x = i < rank - dims.size() ? 1 : dims[i - (rank - dims.size())];
+      int64_t s = i < rank - target->size()
+                      ? 1
+                      : (*target)[i - (rank - target->size())];
+      if (ShapedType::isDynamic(s)) {
+        // An unknown target size is 1 or equal to a static input size > 1.
+        out[i] = !ShapedType::isDynamic(x) && x != 1 ? x : kDyn;
+        continue;
+      }
+      if (s < 0)
+        return emitOpError() << "operand 'shape' has a negative entry " << s;
+      if (s == 1)
+        out[i] = x;
+      else if (x == 1 || ShapedType::isDynamic(x) || x == s)
+        out[i] = s;
+      else
+        return emitOpError() << "cannot expand " << shapeString(dims)
+                             << " to shape " << shapeString(*target);
     }
-    if (s < 0)
-      return emitOpError() << "operand 'shape' has a negative entry " << s;
-    if (s == 1)
-      out[i] = x;
-    else if (x == 1 || ShapedType::isDynamic(x) || x == s)
-      out[i] = s;
-    else
-      return emitOpError() << "cannot expand " << shapeString(*dims)
-                           << " to shape " << shapeString(*target);
-  }
-  return refineRanked(*this, 0, out, element);
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getInput(), fromShape);
 }
 
 LogicalResult TileOp::inferShapes() {
   Type element = elementTypeOf(getInput());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getInput());
-  std::optional<SmallVector<int64_t>> repeats = getKnownIntValues(getRepeats());
-  if (!dims)
-    return refineUnranked(*this, 0, element);
-  if (!repeats || repeats->size() != dims->size())
-    return refineRanked(*this, 0, SmallVector<int64_t>(dims->size(), kDyn),
-                        element);
-  SmallVector<int64_t> out;
-  for (auto [d, r] : llvm::zip(*dims, *repeats)) {
-    if (!ShapedType::isDynamic(r) && r < 0)
-      return emitOpError() << "operand 'repeats' has a negative entry " << r;
-    out.push_back(ShapedType::isDynamic(d) || ShapedType::isDynamic(r) ? kDyn
-                                                                       : d * r);
-  }
-  return refineRanked(*this, 0, out, element);
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    std::optional<Dims> repeats = getKnownIntValues(getRepeats());
+    if (!repeats || repeats->size() != dims.size())
+      return refineRanked(*this, 0, SmallVector<int64_t>(dims.size(), kDyn),
+                          element);
+    SmallVector<int64_t> out;
+    for (auto [d, r] : llvm::zip(dims, *repeats)) {
+      if (!ShapedType::isDynamic(r) && r < 0)
+        return emitOpError() << "operand 'repeats' has a negative entry " << r;
+      out.push_back(
+          ShapedType::isDynamic(d) || ShapedType::isDynamic(r) ? kDyn : d * r);
+    }
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShape(*this, element, getInput(), fromShape);
 }
 
 LogicalResult ShapeOp::inferShapes() {
@@ -820,44 +833,38 @@ LogicalResult SizeOp::inferShapes() {
 
 LogicalResult GatherOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  auto dims = shapeOf(getData()), indices = shapeOf(getIndices());
-  if (!dims || !indices)
-    return refineUnranked(*this, 0, element);
-  std::optional<int64_t> axis = normalizeAxis(getAxis(), dims->size());
-  if (!axis)
-    return success();
-  SmallVector<int64_t> out(dims->begin(), dims->begin() + *axis);
-  out.append(*indices);
-  out.append(dims->begin() + *axis + 1, dims->end());
-  return refineRanked(*this, 0, out, element);
+  auto fromShapes = [&](Dims &dims, Dims &indices) -> LogicalResult {
+    std::optional<int64_t> axis = normalizeAxis(getAxis(), dims.size());
+    if (!axis)
+      return success();
+    SmallVector<int64_t> out(dims.begin(), dims.begin() + *axis);
+    out.append(indices);
+    out.append(dims.begin() + *axis + 1, dims.end());
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShapes(*this, element, getData(), getIndices(), fromShapes);
 }
 
 LogicalResult GatherElementsOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> indices = shapeOf(getIndices());
-  if (!indices)
-    return refineUnranked(*this, 0, element);
-  return refineRanked(*this, 0, *indices, element);
+  return inferFromShape(*this, element, getIndices(), [&](Dims &indices) {
+    return refineRanked(*this, 0, indices, element);
+  });
 }
 
 LogicalResult GatherNDOp::inferShapes() {
   Type element = elementTypeOf(getData());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  auto dims = shapeOf(getData()), indices = shapeOf(getIndices());
-  if (!dims || !indices || indices->empty() ||
-      ShapedType::isDynamic(indices->back()))
-    return refineUnranked(*this, 0, element);
-  int64_t used = getBatchDims() + indices->back();
-  if (used > static_cast<int64_t>(dims->size()) || used < 0)
-    return success();
-  SmallVector<int64_t> out(indices->begin(), indices->end() - 1);
-  out.append(dims->begin() + used, dims->end());
-  return refineRanked(*this, 0, out, element);
+  auto fromShapes = [&](Dims &dims, Dims &indices) -> LogicalResult {
+    if (indices.empty() || ShapedType::isDynamic(indices.back()))
+      return refineUnranked(*this, 0, element);
+    int64_t used = getBatchDims() + indices.back();
+    if (used > static_cast<int64_t>(dims.size()) || used < 0)
+      return success();
+    SmallVector<int64_t> out(indices.begin(), indices.end() - 1);
+    out.append(dims.begin() + used, dims.end());
+    return refineRanked(*this, 0, out, element);
+  };
+  return inferFromShapes(*this, element, getData(), getIndices(), fromShapes);
 }
 
 LogicalResult ScatterElementsOp::inferShapes() {
@@ -899,26 +906,24 @@ LogicalResult TopKOp::inferShapes() {
 
 LogicalResult OneHotOp::inferShapes() {
   Type element = elementTypeOf(getValues());
-  if (failed(seedElementType(*this, element)))
-    return failure();
-  std::optional<SmallVector<int64_t>> dims = shapeOf(getIndices());
-  if (!dims)
-    return refineUnranked(*this, 0, element);
-  int64_t rank = static_cast<int64_t>(dims->size()) + 1;
-  std::optional<int64_t> axis = normalizeAxis(getAxis(), rank);
-  if (!axis)
-    return success();
-  int64_t depth = kDyn;
-  if (std::optional<ConstTensor> c = constantOf(getDepth());
-      c && c->size() == 1)
-    depth = c->isFloat() ? static_cast<int64_t>(c->floats[0]) : c->ints[0];
-  else if (auto known = getKnownIntValues(getDepth());
-           known && known->size() == 1)
-    depth = known->front();
-  if (!ShapedType::isDynamic(depth) && depth < 1)
-    return emitOpError() << "depth = " << depth << " must be positive";
-  dims->insert(dims->begin() + *axis, depth);
-  return refineRanked(*this, 0, *dims, element);
+  auto fromShape = [&](Dims &dims) -> LogicalResult {
+    int64_t rank = static_cast<int64_t>(dims.size()) + 1;
+    std::optional<int64_t> axis = normalizeAxis(getAxis(), rank);
+    if (!axis)
+      return success();
+    int64_t depth = kDyn;
+    if (std::optional<ConstTensor> c = constantOf(getDepth());
+        c && c->size() == 1)
+      depth = c->isFloat() ? static_cast<int64_t>(c->floats[0]) : c->ints[0];
+    else if (auto known = getKnownIntValues(getDepth());
+             known && known->size() == 1)
+      depth = known->front();
+    if (!ShapedType::isDynamic(depth) && depth < 1)
+      return emitOpError() << "depth = " << depth << " must be positive";
+    dims.insert(dims.begin() + *axis, depth);
+    return refineRanked(*this, 0, dims, element);
+  };
+  return inferFromShape(*this, element, getIndices(), fromShape);
 }
 
 LogicalResult NonZeroOp::inferShapes() {
