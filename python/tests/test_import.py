@@ -138,3 +138,25 @@ def test_ambiguous_layout_needs_the_option(tmp_path):
     got = ref.evaluate(ref.load_layer(layers[0]), x)
     want = ort_output(path, x)
     assert np.linalg.norm(got - want) / np.linalg.norm(want) <= 1e-5
+
+
+@pytest.mark.parametrize("bits,block,zp", [(4, 16, False), (8, 0, True)])
+def test_raised_qmoe_compresses_losslessly(tmp_path, bits, block, zp):
+    """Compression reads quantised weights through the C++ dequantiser; at
+    full rank without quantisation it must reproduce the raised layer that
+    the Python evaluator dequantises on its own."""
+    arrays, meta = random_layer(40 + bits, num_experts=8, hidden=32, inter=16, top_k=2)
+    path = tmp_path / "q.onnx"
+    onnx.save(onnx_models.ort_qmoe_model(arrays, meta, bits=bits, block_size=block,
+                                         zero_points=zp), path)
+    mlir = tmp_path / "q.mlir"
+    moe_translate("--import-onnx", path, "-o", mlir)
+    moe_opt(mlir, *PREPARE, RAISE, f"--moe-dump-layers={tmp_path / 'raised'}",
+            "--moe-compress-pipeline=bits=none base-bits=32 rank=full",
+            f"--moe-dump-layers={tmp_path / 'compressed'}", "-o", os.devnull)
+    x = random_tokens(41, 17, 32)
+    want = ref.evaluate(ref.load_layer(tmp_path / "raised" / "layer_0.npz"), x)
+    got = ref.evaluate(ref.load_layer(tmp_path / "compressed" / "layer_0.npz"), x)
+    err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+    record_error("compressed raised QMoE (full rank, f32) vs raised", err)
+    assert err <= 1e-6
