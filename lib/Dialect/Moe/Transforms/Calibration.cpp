@@ -1,6 +1,7 @@
 //===- Calibration.cpp - Calibration tokens and routing profiles ----------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Calibration.h"
 #include "moe-runtime/Npz.h"
 
 #include "llvm/Support/FileSystem.h"

@@ -8,6 +8,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Calibration.h"
+#include "moe-mlir/Dialect/Moe/Transforms/LayerModel.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 

@@ -1,6 +1,7 @@
 //===- FuseRouting.cpp - Exact or hierarchical routing ---------------------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
 
 namespace mlir::moe {

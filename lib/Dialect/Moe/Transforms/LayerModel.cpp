@@ -1,6 +1,7 @@
 //===- LayerModel.cpp - A layer op as a method::LayerSpec ------------------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/LayerModel.h"
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 
 #include <cblas.h>

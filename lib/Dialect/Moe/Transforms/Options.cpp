@@ -1,6 +1,7 @@
 //===- Options.cpp - Parsing the method's pass options ---------------------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 
 using namespace mlir;
 using namespace mlir::moe;

@@ -1,6 +1,7 @@
 //===- QuantizeWeights.cpp - Storage of bases and residual factors --------===//
 
 #include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 #include "moe-mlir/Method/Quantization.h"

@@ -120,69 +120,6 @@ LogicalResult quantizeLayer(ClusteredLayerOp op, const QuantizeConfig &config);
 /// (too few experts in the kept clusters for top_k).
 LogicalResult fuseRouting(ClusteredLayerOp op, ClusterRoutingAttr routing);
 
-//===----------------------------------------------------------------------===//
-// Pass options, shared by the single-step passes and the pipeline
-//===----------------------------------------------------------------------===//
-
-FailureOr<method::ClusterMethod> parseClusterMethod(Operation *op,
-                                                    StringRef method);
-/// `rank` ("" = 16, N, or "full") and `energy` (0 = unset) into `config`.
-LogicalResult parseRankOptions(Operation *op, StringRef rank, double energy,
-                               CompressConfig &config);
-/// `svd` (exact | randomized) and its tuning into `config`.
-LogicalResult parseSvdOptions(Operation *op, StringRef svd, int64_t oversample,
-                              int64_t powerIterations, uint64_t seed,
-                              CompressConfig &config);
-FailureOr<QuantizeConfig> parseQuantizeOptions(Operation *op, StringRef bits,
-                                               StringRef baseBits,
-                                               int64_t groupSize,
-                                               bool symmetric);
-FailureOr<ClusterRoutingAttr> parseRoutingOptions(Operation *op,
-                                                  StringRef routing,
-                                                  int64_t clustersPerToken,
-                                                  StringRef clusterScore);
-
-//===----------------------------------------------------------------------===//
-// Calibration tokens and routing profiles
-//===----------------------------------------------------------------------===//
-
-/// Tokens of layer `layerIndex` from `path`: a .npy file (any float dtype,
-/// shape (..., H), used for every layer) or a directory holding
-/// layer_<N>.npy per layer. Diagnostics go to `op`.
-FailureOr<method::Matrix> loadTokens(Operation *op, StringRef path,
-                                     int64_t layerIndex);
-
-/// Tokens per expert of layer `layerIndex` from a routing profile written
-/// by moe-run --profile (docs/routing-profile.md).
-FailureOr<std::vector<double>> loadExpertFrequency(Operation *op,
-                                                   StringRef path,
-                                                   int64_t layerIndex,
-                                                   int64_t numExperts);
-
-//===----------------------------------------------------------------------===//
-// Evaluation on calibration tokens
-//===----------------------------------------------------------------------===//
-
-/// A layer op's weights read as float32 and its routing as a
-/// method::LayerSpec, ready for method::evaluateLayer.
-class LayerModel {
-public:
-  static FailureOr<std::unique_ptr<LayerModel>> build(Operation *op);
-  const method::LayerSpec &spec() const { return layerSpec; }
-  /// Expert e's weights (a clustered layer reconstructs base + U^T V).
-  method::ExpertWeights expert(int64_t e);
-  method::Matrix evaluate(method::ConstMatrixRef tokens);
-  method::Routed route(method::ConstMatrixRef tokens) const {
-    return method::route(layerSpec, tokens);
-  }
-  ~LayerModel();
-
-private:
-  struct Impl;
-  std::unique_ptr<Impl> impl;
-  method::LayerSpec layerSpec;
-};
-
 } // namespace mlir::moe
 
 #endif // MOE_MLIR_DIALECT_MOE_TRANSFORMS_COMPRESSION_H
