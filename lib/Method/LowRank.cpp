@@ -565,79 +565,85 @@ LowRankFactors exactByEnergy(RowSource &src, SvdWorkspace &workspace,
   return factorsFromExact(src, svd, r);
 }
 
-LowRankFactors svdImpl(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
-                       const SvdOptions &options) {
+/// The setup both entry points share: shapes checked, BLAS threads pinned,
+/// the workspace chosen and the rows of a - base made ready. When
+/// `trivial` (or the matrix is empty) the answer is rank 0 and only the
+/// energy is measured; otherwise `body(src, workspace, k)` answers.
+template <typename Body>
+LowRankFactors runOnResidual(ConstMatrixRef a, ConstMatrixRef base,
+                             const SvdOptions &options, bool trivial,
+                             Body body) {
   if (!sameShape(a, base))
     return invalidFactors();
   int64_t m = a.rows, n = a.cols, k = std::min(m, n);
-  rank = std::clamp<int64_t>(rank, 0, std::max<int64_t>(k, 0));
   detail::BlasThreadsScope scope(options.threads);
   int threads = detail::resolveThreads(options.threads);
   bool randomized = options.method == SvdMethod::Randomized;
   SvdWorkspace local;
   SvdWorkspace &workspace = options.workspace ? *options.workspace : local;
   RowSource src(a, base, threads, randomized ? &workspace : nullptr);
-  if (rank == 0 || k <= 0) {
+  if (trivial || k <= 0) {
     if (k > 0)
       src.forEachBlock([](ConstMatrixRef, int64_t, int) {});
     return zeroRank(std::max<int64_t>(m, 0), std::max<int64_t>(n, 0),
                     src.energy());
   }
-  if (!randomized) {
-    ExactSvd svd;
-    if (!exactSvd(src, workspace, svd))
-      return invalidFactors();
-    return factorsFromExact(src, svd, rank);
-  }
-  int64_t l = std::min(rank + std::max<int64_t>(options.oversample, 0), k);
-  Sketch sk;
-  if (!buildSketch(src, l, options, workspace, sk))
-    return invalidFactors();
-  return factorsFromSketch(src, sk, rank);
+  return body(src, workspace, k);
+}
+
+LowRankFactors svdImpl(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
+                       const SvdOptions &options) {
+  rank = std::clamp<int64_t>(rank, 0,
+                             std::max<int64_t>(std::min(a.rows, a.cols), 0));
+  return runOnResidual(
+      a, base, options, rank == 0,
+      [&](RowSource &src, SvdWorkspace &workspace, int64_t k) {
+        if (options.method != SvdMethod::Randomized) {
+          ExactSvd svd;
+          if (!exactSvd(src, workspace, svd))
+            return invalidFactors();
+          return factorsFromExact(src, svd, rank);
+        }
+        int64_t l =
+            std::min(rank + std::max<int64_t>(options.oversample, 0), k);
+        Sketch sk;
+        if (!buildSketch(src, l, options, workspace, sk))
+          return invalidFactors();
+        return factorsFromSketch(src, sk, rank);
+      });
 }
 
 LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
                                double energy, int64_t maxRank,
                                const SvdOptions &options) {
-  if (!sameShape(a, base))
-    return invalidFactors();
-  int64_t m = a.rows, n = a.cols, k = std::min(m, n);
-  detail::BlasThreadsScope scope(options.threads);
-  int threads = detail::resolveThreads(options.threads);
-  bool randomized = options.method == SvdMethod::Randomized;
-  SvdWorkspace local;
-  SvdWorkspace &workspace = options.workspace ? *options.workspace : local;
-  RowSource src(a, base, threads, randomized ? &workspace : nullptr);
-  if (k <= 0 || !(energy > 0)) {
-    if (k > 0)
-      src.forEachBlock([](ConstMatrixRef, int64_t, int) {});
-    return zeroRank(std::max<int64_t>(m, 0), std::max<int64_t>(n, 0),
-                    src.energy());
-  }
-  if (!randomized)
-    return exactByEnergy(src, workspace, energy, maxRank);
-
-  int64_t oversample = std::max<int64_t>(options.oversample, 0);
-  int64_t guess = maxRank > 0 ? std::min<int64_t>(16, maxRank) : 16;
-  for (;;) {
-    int64_t l = guess + oversample;
-    if (l >= k)
-      return exactByEnergy(src, workspace, energy, maxRank);
-    Sketch sk;
-    if (!buildSketch(src, l, options, workspace, sk))
-      return invalidFactors();
-    std::vector<double> s2(sk.s.size());
-    for (size_t i = 0; i < s2.size(); ++i)
-      s2[i] = sk.s[i] * sk.s[i];
-    int64_t r = rankForEnergy(s2, guess, std::min(energy, 1.0) * src.energy());
-    if (r >= 0)
-      return factorsFromSketch(src, sk, r);
-    if (maxRank > 0 && guess >= maxRank)
-      return factorsFromSketch(src, sk, maxRank);
-    guess *= 2;
-    if (maxRank > 0)
-      guess = std::min(guess, maxRank);
-  }
+  return runOnResidual(
+      a, base, options, !(energy > 0),
+      [&](RowSource &src, SvdWorkspace &workspace, int64_t k) {
+        if (options.method != SvdMethod::Randomized)
+          return exactByEnergy(src, workspace, energy, maxRank);
+        int64_t oversample = std::max<int64_t>(options.oversample, 0);
+        int64_t guess = maxRank > 0 ? std::min<int64_t>(16, maxRank) : 16;
+        for (;;) {
+          int64_t l = guess + oversample;
+          if (l >= k)
+            return exactByEnergy(src, workspace, energy, maxRank);
+          Sketch sk;
+          if (!buildSketch(src, l, options, workspace, sk))
+            return invalidFactors();
+          std::vector<double> s2(sk.s.size());
+          for (size_t i = 0; i < s2.size(); ++i)
+            s2[i] = sk.s[i] * sk.s[i];
+          int64_t r =
+              rankForEnergy(s2, guess, std::min(energy, 1.0) * src.energy());
+          if (r >= 0)
+            return factorsFromSketch(src, sk, r);
+          if (maxRank > 0 && guess >= maxRank)
+            return factorsFromSketch(src, sk, maxRank);
+          guess *= 2;
+          if (maxRank > 0)
+            guess = std::min(guess, maxRank);
+        }
+      });
 }
 
 } // namespace

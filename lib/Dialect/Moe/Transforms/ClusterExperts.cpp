@@ -62,7 +62,7 @@ method::Similarity activationSimilarity(LayerModel &model,
 
 FailureOr<ClusterResult> mlir::moe::clusterLayer(
     LayerOp op, const ClusterConfig &config,
-    const method::Matrix *calibration) {
+    const method::Matrix *calibration, LayerModel *model) {
   int64_t experts = op.getNumExperts();
   int64_t clusters =
       config.clusters > 0
@@ -105,10 +105,15 @@ FailureOr<ClusterResult> mlir::moe::clusterLayer(
       return op.emitError() << "calibration tokens have " << calibration->cols
                             << " features but the layer's hidden size is "
                             << op.getHiddenSize();
-    FailureOr<std::unique_ptr<LayerModel>> model = LayerModel::build(op);
-    if (failed(model))
-      return failure();
-    parts.push_back(activationSimilarity(**model, *calibration));
+    std::unique_ptr<LayerModel> built;
+    if (!model) {
+      FailureOr<std::unique_ptr<LayerModel>> fresh = LayerModel::build(op);
+      if (failed(fresh))
+        return failure();
+      built = std::move(*fresh);
+      model = built.get();
+    }
+    parts.push_back(activationSimilarity(*model, *calibration));
     weights.push_back(config.gamma);
   }
   if (llvm::all_of(weights, [](double w) { return w <= 0; }))

@@ -121,12 +121,14 @@ struct MoeCompressPipelinePass
     // The original's answers on the calibration tokens, while it exists.
     std::optional<method::Matrix> originalOut;
     method::Routed originalRouted;
+    std::unique_ptr<LayerModel> original;
     if (tokens) {
       FailureOr<std::unique_ptr<LayerModel>> model = LayerModel::build(op);
       if (failed(model))
         return failure();
-      originalOut = (*model)->evaluate(tokens->ref());
-      originalRouted = (*model)->route(tokens->ref());
+      original = std::move(*model);
+      originalOut = original->evaluate(tokens->ref());
+      originalRouted = original->route(tokens->ref());
     }
     llvm::json::Object paramsBefore = accountParams(op, /*bytes=*/false);
     llvm::json::Object bytesBefore = accountParams(op, /*bytes=*/true);
@@ -136,12 +138,15 @@ struct MoeCompressPipelinePass
       std::iota(assignment.begin(), assignment.end(), 0);
     } else {
       FailureOr<ClusterResult> clustered =
-          clusterLayer(op, config.cluster, tokens ? &*tokens : nullptr);
+          clusterLayer(op, config.cluster, tokens ? &*tokens : nullptr,
+                       original.get());
       if (failed(clustered))
         return failure();
       recordClustering(op, *clustered);
       assignment = clustered->assignment;
     }
+    // Widened copies of the original weights are not needed past here.
+    original.reset();
     CompressConfig compress = config.compress;
     if (!profile.empty()) {
       FailureOr<std::vector<double>> frequency =

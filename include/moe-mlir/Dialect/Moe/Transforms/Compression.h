@@ -20,6 +20,8 @@
 
 namespace mlir::moe {
 
+class LayerModel;
+
 //===----------------------------------------------------------------------===//
 // Clustering
 //===----------------------------------------------------------------------===//
@@ -46,9 +48,11 @@ struct ClusterResult {
 };
 
 /// Clusters the experts of `op`; `calibration` (T x H tokens of this
-/// layer) enables activation similarity.
+/// layer) enables activation similarity, computed with `model` when the
+/// caller already holds one for `op` (else one is built).
 FailureOr<ClusterResult> clusterLayer(LayerOp op, const ClusterConfig &config,
-                                      const method::Matrix *calibration);
+                                      const method::Matrix *calibration,
+                                      LayerModel *model = nullptr);
 
 /// Records a clustering on the op as kAssignmentAttr / kSimilarityAttr.
 void recordClustering(LayerOp op, const ClusterResult &result);
