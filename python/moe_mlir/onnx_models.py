@@ -74,12 +74,14 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, domain=domain, **attrs))
         return outs[0] if n_out == 1 else outs
 
-    def model(self, name, hidden, outputs, extra_opsets=()):
+    def model(self, name, hidden, outputs, extra_opsets=(), input_name="tokens", lead=("T",)):
+        """The last node's output becomes ``output``; the input and output
+        are (*lead, hidden) with symbolic ``lead`` dims."""
         self.nodes[-1].output[0] = "output"
         graph = helper.make_graph(
             self.nodes, name,
-            [helper.make_tensor_value_info("tokens", FLOAT, ["T", hidden])],
-            [helper.make_tensor_value_info("output", FLOAT, ["T", hidden])] + list(outputs),
+            [helper.make_tensor_value_info(input_name, FLOAT, [*lead, hidden])],
+            [helper.make_tensor_value_info("output", FLOAT, [*lead, hidden])] + list(outputs),
             self.inits)
         opsets = [helper.make_opsetid("", OPSET)] + list(extra_opsets)
         return helper.make_model(graph, opset_imports=opsets, producer_name="moe_mlir")
@@ -262,7 +264,8 @@ def make_dense_reference(seed=0, routing_outputs=False, **config):
 
 
 def run_model(model, tokens, threads=1):
-    """Run ``model`` on the CPU: all outputs, in graph order."""
+    """Run ``model`` on the CPU, ``tokens`` fed to its (only) input: all
+    outputs, in graph order."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -272,7 +275,7 @@ def run_model(model, tokens, threads=1):
     opts.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
-    return sess.run(None, {"tokens": np.asarray(tokens, dtype=np.float32)})
+    return sess.run(None, {sess.get_inputs()[0].name: np.asarray(tokens, dtype=np.float32)})
 
 
 def ort_moe_legacy_model(arrays, meta):

@@ -16,7 +16,7 @@ import pytest
 from conftest import record_error
 from moe_mlir import onnx_models, quant, reference as ref
 from moe_mlir.synth import random_layer, random_tokens
-from tools import REPO, moe_opt, moe_translate
+from tools import REPO, import_and_raise, moe_opt, moe_translate
 
 INPUTS = os.path.join(REPO, "test", "Import", "Inputs")
 # Import, fold the constant Transposes of router weights, raise, dump.
@@ -25,12 +25,8 @@ RAISE = "--moe-raise-experts"
 
 
 def raise_and_dump(tmp_path, model_path, raise_pass=RAISE):
-    mlir = tmp_path / "imported.mlir"
-    moe_translate("--import-onnx", model_path, "-o", mlir)
-    dump = tmp_path / "dump"
-    out = moe_opt(mlir, *PREPARE, raise_pass, f"--moe-dump-layers={dump}")
-    layers = sorted(dump.glob("layer_*.npz")) if dump.exists() else []
-    return out.stdout, layers
+    proc, layers = import_and_raise(tmp_path, model_path, *PREPARE, raise_pass)
+    return proc.stdout, layers
 
 
 def ort_output(model, x):

@@ -38,3 +38,27 @@ def moe_opt(*args, check=True):
 
 def moe_translate(*args, check=True):
     return run_tool("moe-translate", *args, check=check)
+
+
+def import_and_raise(tmp_path, model_path, *passes):
+    """Imports the ONNX file with moe-translate, runs moe-opt with
+    ``passes`` and dumps the layers; returns moe-opt's CompletedProcess
+    (the IR on stdout, diagnostics on stderr) and the dumps, in order."""
+    mlir = tmp_path / "imported.mlir"
+    moe_translate("--import-onnx", model_path, "-o", mlir)
+    dump = tmp_path / "dump"
+    proc = moe_opt(mlir, *passes, f"--moe-dump-layers={dump}")
+    layers = list(dump.glob("layer_*.npz")) if dump.exists() else []
+    return proc, sorted(layers, key=lambda p: int(p.stem.split("_")[-1]))
+
+
+def rel_l2(got, want):
+    """Relative L2 error of ``got`` against ``want`` (same number of
+    elements), in float64; the absolute error where ``want`` is zero."""
+    import numpy as np
+
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64).reshape(got.shape)
+    den = float(np.linalg.norm(want))
+    num = float(np.linalg.norm(got - want))
+    return num / den if den else num
