@@ -60,9 +60,8 @@ class _TorchGraph(_Graph):
         return self.op("ConstantOfShape", [shape],
                        value=helper.make_tensor("zero", FLOAT, [1], [0.0]))
 
-    def model(self, name, hidden):  # pylint: disable=arguments-differ
-        return super().model(name, hidden, [], input_name="hidden_states",
-                             lead=("batch", "seq"))
+    def torch_model(self, name, hidden):
+        return self.model(name, hidden, [], input_name="hidden_states", lead=("batch", "seq"))
 
 
 def with_absent(meta, experts):
@@ -251,7 +250,7 @@ def torch_loop_model(arrays, meta, experts=None, scatter="none_add"):
         pending = (top_x, out)
     acc = _index_add(g, acc, *pending, scatter)
     _unflatten(g, acc, dims)
-    return g.model("moe_torch_loop", meta["hidden"])
+    return g.torch_model("moe_torch_loop", meta["hidden"])
 
 
 def torch_dense_model(arrays, meta, experts=None, column="slice"):
@@ -280,7 +279,7 @@ def torch_dense_model(arrays, meta, experts=None, column="slice"):
         term = g.op("Mul", [y, col])
         total = term if total is None else g.op("Add", [total, term])
     _unflatten(g, total, dims)
-    return g.model("moe_torch_dense", meta["hidden"])
+    return g.torch_model("moe_torch_dense", meta["hidden"])
 
 
 def make_torch_loop(seed=0, experts=None, scatter="none_add", **config):
