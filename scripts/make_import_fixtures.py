@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from moe_mlir import onnx_models  # noqa: E402
+from moe_mlir import onnx_models, torch_graphs  # noqa: E402
 from moe_mlir.synth import random_layer  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "Import", "Inputs")
@@ -82,6 +82,16 @@ def main():
                      helper.make_node("HardSigmoid", ["b"], ["c"], name="hs0"),
                      helper.make_node("Relu", ["c"], ["y"], name="relu0", bogus=1)],
                     [x], [y]), "unsupported_ops.onnx")
+    # torch-export forms built node for node (moe_mlir.torch_graphs): the
+    # loop with newer torch's ScatterElements(reduction=add), plain GELU
+    # experts with biases; the dense form with expert 2 lost.
+    model, _, _ = torch_graphs.make_torch_loop(11, scatter="add", num_experts=4, hidden=16,
+                                               inter=8, top_k=1, activation="gelu",
+                                               glu=False, biases=True, normalize=False)
+    save(model, "torch_loop_scatter_add.onnx")
+    model, _, _ = torch_graphs.make_torch_dense(12, experts=[0, 1, 3], num_experts=4,
+                                                hidden=16, inter=8, top_k=2)
+    save(model, "torch_dense.onnx")
     # An input nobody produces.
     save(tiny_graph([helper.make_node("Add", ["x", "ghost"], ["y"], name="add_ghost")],
                     [x], [y]), "dangling_input.onnx")

@@ -1,4 +1,5 @@
-//===- RaiseExperts.cpp - The moe-raise-experts pass -----------------------===//
+//===- RaiseExperts.cpp - The moe-raise-experts pass
+//-----------------------===//
 
 #include "RaiseExperts.h"
 
@@ -39,6 +40,8 @@ struct MoeRaiseExpertsPass
     bool failedAny = false;
     for (Operation *op : candidates)
       failedAny |= raiseOrtMoe(op, *layout) == RaiseResult::Error;
+    raiseTorchLoops(getOperation(), failedAny);
+    raiseTorchDense(getOperation(), failedAny);
     if (failedAny)
       signalPassFailure();
   }

@@ -19,6 +19,14 @@ enum class RaiseResult {
 /// Raises one onnx.MoE or onnx.QMoE op (com.microsoft) to moe.layer.
 RaiseResult raiseOrtMoe(Operation *op, OrtMoeLayout layout);
 
+/// Raises every torch-exported expert loop (index_add_ chains) under
+/// `root`; sets `failedAny` when one reported an error.
+void raiseTorchLoops(Operation *root, bool &failedAny);
+
+/// Raises every dense MoE sum (each expert on every token, weighted by a
+/// column of the scattered routing matrix) under `root`.
+void raiseTorchDense(Operation *root, bool &failedAny);
+
 } // namespace mlir::moe
 
 #endif // MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_H

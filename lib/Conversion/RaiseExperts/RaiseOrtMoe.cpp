@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MatchSupport.h"
 #include "RaiseExperts.h"
 
 #include "moe-mlir/Dialect/Moe/IR/Moe.h"
@@ -24,44 +25,13 @@
 
 using namespace mlir;
 using namespace mlir::moe;
+using namespace mlir::moe::raise;
 
 namespace {
-
-bool isNone(Value v) { return !v || isa<NoneType>(v.getType()); }
-
-int64_t intAttr(Operation *op, StringRef name, int64_t fallback) {
-  if (auto a = op->getAttrOfType<IntegerAttr>(name))
-    return a.getInt();
-  return fallback;
-}
-
-/// A constant's bytes and type, as read from the IR.
-struct Bytes {
-  RankedTensorType type;
-  std::vector<char> data;
-  size_t elementBytes() const {
-    return type.getElementType().getIntOrFloatBitWidth() / 8;
-  }
-};
 
 /// Why a candidate is declined; raised to the pass as a remark.
 struct Decline {
   std::string why;
-};
-
-/// Remembers the ops a matcher creates so a declined match leaves the IR
-/// exactly as it found it.
-struct CreatedOps : public OpBuilder::Listener {
-  SmallVector<Operation *> ops;
-  void notifyOperationInserted(Operation *op,
-                               OpBuilder::InsertPoint) override {
-    ops.push_back(op);
-  }
-  void eraseAll() {
-    for (Operation *op : llvm::reverse(ops))
-      op->erase();
-    ops.clear();
-  }
 };
 
 class OrtMoeRaiser {
@@ -110,24 +80,10 @@ private:
 };
 
 FailureOr<Bytes> OrtMoeRaiser::constant(Value v, StringRef what) {
-  Bytes b;
-  b.type = dyn_cast<RankedTensorType>(v.getType());
-  if (!b.type || !b.type.hasStaticShape()) {
-    declined = Decline{(what + " has no static shape").str()};
-    return failure();
-  }
-  // readConstantBytes reports on its own when the value is not a
-  // constant; for a matcher that is a reason to decline, not an error.
-  Attribute ignored;
-  if (!matchPattern(v, m_Constant(&ignored))) {
-    declined = Decline{(what + " is not a constant").str()};
-    return failure();
-  }
-  std::vector<char> storage;
-  FailureOr<ArrayRef<char>> raw = readConstantBytes(v, op, what, storage);
-  if (failed(raw))
-    return failure();
-  b.data.assign(raw->begin(), raw->end());
+  Why why;
+  FailureOr<Bytes> b = readBytes(v, op, what, why);
+  if (failed(b) && why.declined())
+    declined = Decline{why.text};
   return b;
 }
 
@@ -143,112 +99,28 @@ std::vector<char> pickRows(const Bytes &b, int64_t experts, int64_t rows,
   return out;
 }
 
-/// (E, R, C) -> (E, C, R), elementwise on bytes.
-std::vector<char> transposeExperts(const Bytes &b, int64_t experts,
-                                   int64_t rows, int64_t cols) {
-  size_t size = b.elementBytes();
-  std::vector<char> out(b.data.size());
-  for (int64_t e = 0; e < experts; ++e)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        std::memcpy(out.data() + ((e * cols + c) * rows + r) * size,
-                    b.data.data() + ((e * rows + r) * cols + c) * size, size);
-  return out;
-}
-
 LogicalResult OrtMoeRaiser::matchRouter(Value tokens2d, Value &weight,
                                         Value &bias) {
-  Value logits = routerProbs();
-  Operation *def = logits.getDefiningOp();
-  Value biasValue;
-  if (def && def->getName().getStringRef() == "onnx.Add") {
-    for (int side = 0; side < 2; ++side) {
-      Operation *lhs = def->getOperand(side).getDefiningOp();
-      if (lhs && (lhs->getName().getStringRef() == "onnx.MatMul" ||
-                  lhs->getName().getStringRef() == "onnx.Gemm")) {
-        biasValue = def->getOperand(1 - side);
-        def = lhs;
-        break;
-      }
-    }
-  }
-  if (!def || (def->getName().getStringRef() != "onnx.MatMul" &&
-               def->getName().getStringRef() != "onnx.Gemm")) {
-    declined = Decline{"router_probs is not a MatMul or Gemm of the MoE input "
-                       "by a constant router weight"};
+  Why why;
+  FailureOr<Linear> lin = matchLinear(routerProbs(), op, why);
+  if (failed(lin)) {
+    if (why.declined())
+      declined = Decline{"router_probs is not a linear layer of the MoE "
+                         "input: " +
+                         why.text};
     return failure();
   }
-  bool gemm = def->getName().getStringRef() == "onnx.Gemm";
-  Value a = def->getOperand(0), w = def->getOperand(1);
-  bool matchesTokens = a == input() || a == tokens2d;
-  if (!matchesTokens) {
+  Value a = skipNoops(lin->input);
+  if (a != input() && a != tokens2d) {
     declined = Decline{"the router reads other tokens than the MoE input"};
     return failure();
   }
-  bool transB = gemm && intAttr(def, "transB", 0) != 0;
-  if (gemm) {
-    if (intAttr(def, "transA", 0) != 0) {
-      declined = Decline{"the router Gemm has transA = 1"};
-      return failure();
-    }
-    auto alpha = def->getAttrOfType<FloatAttr>("alpha");
-    auto beta = def->getAttrOfType<FloatAttr>("beta");
-    if ((alpha && alpha.getValueAsDouble() != 1.0) ||
-        (beta && beta.getValueAsDouble() != 1.0 && !isNone(def->getOperand(2)))) {
-      declined = Decline{"the router Gemm scales by alpha or beta"};
-      return failure();
-    }
-    if (!isNone(def->getOperand(2))) {
-      if (biasValue) {
-        declined = Decline{"the router has two biases"};
-        return failure();
-      }
-      biasValue = def->getOperand(2);
-    }
-  }
-  // Exporters often write the router as MatMul(x, Transpose(W)) with W
-  // (E, H): that is W itself in moe.layer's layout.
-  if (Operation *t = w.getDefiningOp();
-      t && !gemm && t->getName().getStringRef() == "onnx.Transpose") {
-    auto perm = t->getAttrOfType<DenseI64ArrayAttr>("perm");
-    if (!perm || perm.asArrayRef() == ArrayRef<int64_t>{1, 0}) {
-      w = t->getOperand(0);
-      transB = true;
-    }
-  }
-  FailureOr<Bytes> wb = constant(w, "the router weight");
-  if (failed(wb))
-    return failure();
-  if (wb->type.getRank() != 2) {
-    declined = Decline{"the router weight is not a matrix"};
-    return failure();
-  }
-  Location loc = def->getLoc();
-  if (transB) {
-    weight = makeResourceConstant(builder, loc, wb->type, std::move(wb->data),
-                                  "router_weight");
-  } else {
-    int64_t h = wb->type.getDimSize(0), e = wb->type.getDimSize(1);
-    auto type = RankedTensorType::get({e, h}, wb->type.getElementType());
-    Bytes one{wb->type, std::move(wb->data)};
-    weight = makeResourceConstant(builder, loc, type,
-                                  transposeExperts(one, 1, h, e),
-                                  "router_weight");
-  }
-  if (biasValue) {
-    FailureOr<Bytes> bb = constant(biasValue, "the router bias");
-    if (failed(bb))
-      return failure();
-    int64_t e = cast<RankedTensorType>(weight.getType()).getDimSize(0);
-    if (bb->type.getNumElements() != e) {
-      declined = Decline{"the router bias does not hold one value per "
-                         "expert"};
-      return failure();
-    }
-    bias = makeResourceConstant(
-        builder, loc, RankedTensorType::get({e}, bb->type.getElementType()),
-        std::move(bb->data), "router_bias");
-  }
+  Location loc = lin->root->getLoc();
+  weight = makeResourceConstant(builder, loc, lin->weight.type,
+                                std::move(lin->weight.data), "router_weight");
+  if (lin->bias)
+    bias = makeResourceConstant(builder, loc, lin->bias->type,
+                                std::move(lin->bias->data), "router_bias");
   return success();
 }
 
@@ -360,12 +232,12 @@ RaiseResult OrtMoeRaiser::match() {
     std::vector<char> data = std::move(b->data);
     if (transposeLegacy) {
       Bytes t{b->type, std::move(data)};
-      data = transposeExperts(t, experts, cols, outRows);
+      data = transposeBytes(t.data, t.elementBytes(), experts, cols, outRows);
     }
     Bytes rows{b->type, std::move(data)};
-    std::vector<char> out =
-        picked.empty() ? std::move(rows.data)
-                       : pickRows(rows, experts, outRows, picked);
+    std::vector<char> out = picked.empty()
+                                ? std::move(rows.data)
+                                : pickRows(rows, experts, outRows, picked);
     int64_t n = picked.empty() ? outRows : picked.size();
     return makeResourceConstant(
         builder, loc, RankedTensorType::get({experts, n, cols}, element),
@@ -379,19 +251,18 @@ RaiseResult OrtMoeRaiser::match() {
       return rowsOf(v, what, rows, cols, picked, legacy, name);
     };
     if (f == 2) {
-      FailureOr<Value> g = get(fc1(), "fc1 weights", 2 * inter, h, gateRows,
-                               "gate_weight");
-      FailureOr<Value> u = get(fc1(), "fc1 weights", 2 * inter, h, upRows,
-                               "up_weight");
+      FailureOr<Value> g =
+          get(fc1(), "fc1 weights", 2 * inter, h, gateRows, "gate_weight");
+      FailureOr<Value> u =
+          get(fc1(), "fc1 weights", 2 * inter, h, upRows, "up_weight");
       if (failed(g) || failed(u))
         return failure();
       gateW = *g;
       upW = *u;
     } else if (hasFc3) {
-      FailureOr<Value> g = get(fc1(), "fc1 weights", inter, h, {},
-                               "gate_weight");
-      FailureOr<Value> u = get(fc3(), "fc3 weights", inter, h, {},
-                               "up_weight");
+      FailureOr<Value> g =
+          get(fc1(), "fc1 weights", inter, h, {}, "gate_weight");
+      FailureOr<Value> u = get(fc3(), "fc3 weights", inter, h, {}, "up_weight");
       if (failed(g) || failed(u))
         return failure();
       gateW = *g;
@@ -500,7 +371,8 @@ RaiseResult OrtMoeRaiser::match() {
 
   // Biases: fc1's split like its rows; plain (E, n) tensors.
   auto bias = [&](Value v, StringRef what, int64_t rows,
-                  ArrayRef<int64_t> picked, StringRef name) -> FailureOr<Value> {
+                  ArrayRef<int64_t> picked,
+                  StringRef name) -> FailureOr<Value> {
     FailureOr<Bytes> b = constant(v, what);
     if (failed(b))
       return failure();
@@ -510,8 +382,9 @@ RaiseResult OrtMoeRaiser::match() {
                              .str()};
       return failure();
     }
-    std::vector<char> out =
-        picked.empty() ? std::move(b->data) : pickRows(*b, experts, rows, picked);
+    std::vector<char> out = picked.empty()
+                                ? std::move(b->data)
+                                : pickRows(*b, experts, rows, picked);
     int64_t n = picked.empty() ? rows : picked.size();
     return makeResourceConstant(builder, loc,
                                 RankedTensorType::get({experts, n}, element),
@@ -570,16 +443,16 @@ RaiseResult OrtMoeRaiser::match() {
   }
   // swiglu with alpha 1, beta 0 and no clamp is plain SiLU GLU: say so, so
   // later passes and readers see the common case.
-  if (swiglu && alpha.convertToDouble() == 1.0 && beta.convertToDouble() == 0.0 &&
-      !limit)
+  if (swiglu && alpha.convertToDouble() == 1.0 &&
+      beta.convertToDouble() == 0.0 && !limit)
     kind = ActivationKind::silu;
   auto act = ActivationAttr::get(ctx, *kind, alpha, beta, limit);
   int64_t k = intAttr(op, "k", 1);
   if (k < 1 || k > experts)
     return decline("k is outside [1, E]");
-  auto routing = RoutingAttr::get(ctx, k, Scoring::softmax,
-                                  RoutingOrder::score_then_topk,
-                                  intAttr(op, "normalize_routing_weights", 0));
+  auto routing =
+      RoutingAttr::get(ctx, k, Scoring::softmax, RoutingOrder::score_then_topk,
+                       intAttr(op, "normalize_routing_weights", 0));
 
   auto tokensType = cast<RankedTensorType>(tokens.getType());
   auto layer = LayerOp::create(builder, loc, tokensType, tokens, routerW,
@@ -593,12 +466,11 @@ RaiseResult OrtMoeRaiser::match() {
   if (inputType.getRank() == 3) {
     SmallVector<OpFoldResult> sizes;
     for (int64_t d = 0; d < 3; ++d)
-      sizes.push_back(inputType.isDynamicDim(d)
-                          ? OpFoldResult(tensor::DimOp::create(builder, loc,
-                                                               input(), d)
-                                             .getResult())
-                          : OpFoldResult(builder.getIndexAttr(
-                                inputType.getDimSize(d))));
+      sizes.push_back(
+          inputType.isDynamicDim(d)
+              ? OpFoldResult(
+                    tensor::DimOp::create(builder, loc, input(), d).getResult())
+              : OpFoldResult(builder.getIndexAttr(inputType.getDimSize(d))));
     SmallVector<ReassociationIndices> groups = {{0, 1}, {2}};
     result = tensor::ExpandShapeOp::create(builder, loc, inputType, result,
                                            groups, sizes);

@@ -1,0 +1,45 @@
+//===- ExportedLayer.h - Router and layer of an exported MoE ----*- C++ -*-===//
+//
+// Whatever form an exporter gives the experts (an unrolled loop, every
+// expert on every token), the router and the final moe.layer are the same:
+// proving that routing weights and expert ids come from one top-k over one
+// router, and stacking per-expert weights into moe.layer's layout.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_EXPORTEDLAYER_H
+#define MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_EXPORTEDLAYER_H
+
+#include "MatchSupport.h"
+
+namespace mlir::moe::raise {
+
+struct RouterMatch {
+  Operation *topk = nullptr;
+  Value tokens;
+  Linear router;
+  int64_t experts = 0, k = 0;
+  Scoring scoring = Scoring::softmax;
+  RoutingOrder order = RoutingOrder::score_then_topk;
+  bool normalize = false;
+};
+
+/// Proves that `weights` (T, k) are the routing weights and `selected`
+/// (T, k) the expert ids of one router: Softmax (or Sigmoid) then TopK, or
+/// TopK on the logits then Softmax; optionally divided by their sum; the
+/// logits a linear layer of the tokens.
+FailureOr<RouterMatch> matchRouter(Value weights, Value selected,
+                                   Operation *user, Why &why);
+
+/// The moe.layer of `router` with `experts` (absent ones empty), built at
+/// the builder's insertion point with `anchor`'s location; declines when
+/// the experts disagree in shape, activation or element type. Warns on
+/// `anchor` when experts are absent: the export lost them.
+FailureOr<Value> buildLayer(OpBuilder &builder, Operation *anchor,
+                            const RouterMatch &router,
+                            ArrayRef<std::optional<ExpertMlp>> experts,
+                            Why &why);
+
+} // namespace mlir::moe::raise
+
+#endif // MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_EXPORTEDLAYER_H
