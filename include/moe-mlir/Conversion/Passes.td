@@ -12,8 +12,13 @@ def MoeRaiseExpertsPass : Pass<"moe-raise-experts", "mlir::ModuleOp"> {
     `moe.layer`: onnxruntime's `com.microsoft.MoE` and `QMoE` nodes (current
     and legacy weight layouts, told apart by shapes; `ort-moe-layout`
     decides when shapes cannot), with their router `MatMul`/`Gemm` (+ bias)
-    folded in. A candidate the matcher cannot prove equivalent stays as it
-    is, with a remark saying why.
+    folded in; torch-exported expert loops (chains of `index_add_` steps,
+    `ScatterElements` with or without `reduction = add`) and dense sums
+    (every expert's output times a column of the scattered routing
+    matrix), each step proved to be one expert's contribution. Experts an
+    export lost are marked `absent`, with a warning. A candidate the
+    matcher cannot prove equivalent stays as it is, with a remark saying
+    why.
   }];
   let options = [
     Option<"ortMoeLayout", "ort-moe-layout", "std::string", "\"auto\"",
