@@ -31,4 +31,48 @@ def MoeRaiseExpertsPass : Pass<"moe-raise-experts", "mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def ConvertOnnxToLinalgPass
+    : Pass<"convert-onnx-to-linalg", "mlir::ModuleOp"> {
+  let summary = "lower onnx dialect ops to linalg, tensor, arith and math";
+  let description = [{
+    Replaces every `onnx` op by builtin-tensor IR in the linalg, tensor,
+    arith, math and scf dialects with the same value semantics (ONNX
+    broadcasting, dynamic dimensions read with `tensor.dim`, shape
+    computations on small `i64` tensors). Runs after `onnx-shape-inference`:
+    an op whose result is still unranked, or that has no lowering, is an
+    error naming the node.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def ConvertMoeToLinalgPass
+    : Pass<"convert-moe-to-linalg", "mlir::ModuleOp"> {
+  let summary = "lower moe.layer and moe.clustered_layer to linalg and scf";
+  let description = [{
+    Expands each MoE layer into routing (gate product, scoring, top-k,
+    normalisation), token dispatch (per-expert counts, offsets and row
+    lists: no capacity, no dropped tokens), one grouped GEMM chain per
+    expert over its rows only, and the weighted combine. Clustered layers
+    compute each (token, cluster) base product once and each expert's
+    residual as `U^T (V x)`; quantised weights are dequantised inside the
+    products. With `record-routing`, each layer calls the runtime's
+    `moe_rt_record_routing` hook with its expert choices.
+  }];
+  let options = [
+    Option<"recordRouting", "record-routing", "bool", "false",
+           "call moe_rt_record_routing(layer, selected, tokens, k) after "
+           "each layer's routing (for moe-run --profile)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // MOE_CONVERSION_PASSES_TD
