@@ -8,7 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+
+#include <sys/stat.h>
 
 namespace moe::rt {
 
@@ -29,16 +30,19 @@ uint32_t crc32(const uint8_t *data, size_t size, uint32_t crc) {
   return ~crc;
 }
 
-std::vector<uint8_t> encodeNpy(const NpyArray &array) {
-  std::string header = "{'descr': '" + array.descr +
-                       "', 'fortran_order': False, 'shape': (";
-  for (int64_t dim : array.shape)
+namespace {
+/// The .npy preamble (magic, version, header dict, padding) for an array.
+std::string npyHeader(const std::string &descr,
+                      const std::vector<int64_t> &shape) {
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
+  for (int64_t dim : shape)
     header += std::to_string(dim) + ", ";
   // A 1-tuple needs its comma; a 0-d array prints "()". Strip the trailing
   // space (and, for rank > 1, the comma) to match NumPy's own spelling.
-  if (!array.shape.empty()) {
+  if (!shape.empty()) {
     header.pop_back();
-    if (array.shape.size() > 1)
+    if (shape.size() > 1)
       header.pop_back();
   }
   header += "), }";
@@ -47,16 +51,35 @@ std::vector<uint8_t> encodeNpy(const NpyArray &array) {
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(header.size() & 0xFF));
+  out.push_back(static_cast<char>(header.size() >> 8));
+  return out + header;
+}
+} // namespace
 
+std::vector<uint8_t> encodeNpy(const NpyArray &array) {
+  std::string header = npyHeader(array.descr, array.shape);
   std::vector<uint8_t> out;
-  out.reserve(10 + header.size() + array.data.size());
-  const char magic[] = "\x93NUMPY\x01\x00";
-  out.insert(out.end(), magic, magic + 8);
-  out.push_back(static_cast<uint8_t>(header.size() & 0xFF));
-  out.push_back(static_cast<uint8_t>(header.size() >> 8));
+  out.reserve(header.size() + array.data.size());
   out.insert(out.end(), header.begin(), header.end());
   out.insert(out.end(), array.data.begin(), array.data.end());
   return out;
+}
+
+std::string writeNpy(const std::string &path, const std::string &descr,
+                     const std::vector<int64_t> &shape, const void *data,
+                     size_t size) {
+  std::string header = npyHeader(descr, shape);
+  FILE *f = std::fopen(path.c_str(), "wb");
+  if (!f)
+    return "cannot open '" + path + "' for writing: " + std::strerror(errno);
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  ok = ok && (size == 0 || std::fwrite(data, 1, size, f) == size);
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok)
+    return "failed writing '" + path + "': " + std::strerror(errno);
+  return "";
 }
 
 namespace {
@@ -183,13 +206,25 @@ size_t dtypeSize(const std::string &descr) {
 } // namespace
 
 bool readNpy(const std::string &path, NpyArray &array, std::string &error) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    error = "cannot open '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "'" + path + "' is not a regular file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "cannot open '" + path + "'";
     return false;
   }
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
+  std::vector<char> bytes(static_cast<size_t>(st.st_size));
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    error = "cannot read '" + path + "'";
+    return false;
+  }
   auto fail = [&](const std::string &what) {
     error = "'" + path + "' is not a valid .npy file: " + what;
     return false;

@@ -1,6 +1,6 @@
-//===- Npz.h - Writing NumPy .npy arrays into .npz archives -----*- C++ -*-===//
+//===- Npz.h - NumPy .npy files and .npz archives ---------------*- C++ -*-===//
 //
-// The layer dumps and, later, moe-run's outputs are NumPy files, so any
+// The layer dumps and moe-run's inputs and outputs are NumPy files, so any
 // Python user can read them without our code. This writer has no LLVM or
 // MLIR dependency so the runtime can share it.
 //
@@ -26,6 +26,12 @@ struct NpyArray {
 
 /// Serialises one array as a .npy (format version 1.0) file image.
 std::vector<uint8_t> encodeNpy(const NpyArray &array);
+
+/// Writes one array as a .npy file at `path`: `descr` and `shape` as in
+/// NpyArray, `size` bytes at `data`. Returns "" or what failed.
+std::string writeNpy(const std::string &path, const std::string &descr,
+                     const std::vector<int64_t> &shape, const void *data,
+                     size_t size);
 
 /// Writes `arrays` as an uncompressed .npz (zip) archive at `path`, each
 /// array stored as `<name>.npy`. Returns an empty string on success, or a
