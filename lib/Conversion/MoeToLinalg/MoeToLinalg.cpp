@@ -1,6 +1,28 @@
 //===- MoeToLinalg.cpp - The convert-moe-to-linalg pass -------------------===//
+//
+// Both layer ops lower through one clustered model: a moe.layer is the
+// clustered layer whose every expert is its own cluster with rank 0 and
+// its weights as bases. Per layer:
+//   1. routing: logits = x W_r^T (+ b), then per token top-k, scores and
+//      normalisation in scalar loops (O(T E k), negligible);
+//   2. dispatch: per cluster the distinct tokens that chose one of its
+//      experts, per expert its rows within its cluster's list; counts,
+//      exclusive offsets and row lists, no capacity, nothing dropped;
+//   3. per cluster with tokens: gather its rows once, base products of
+//      gate and up once per (token, cluster); per member expert with
+//      tokens: its rows of those, plus the residual U^T (V x), activation,
+//      down projection (base + residual), weighted scatter-add into y.
+// Quantised weights are read in their storage form inside the products.
+//
+//===----------------------------------------------------------------------===//
 
 #include "moe-mlir/Conversion/Passes.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/AffineMap.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTMOETOLINALGPASS
@@ -8,21 +30,1005 @@ namespace mlir::moe {
 } // namespace mlir::moe
 
 using namespace mlir;
+using namespace mlir::moe;
 
 namespace {
+
+/// A weight operand seen through moe.quantized_weight.
+struct WeightView {
+  Value data, scales, zeroPoints;
+  QuantAttr quant; // null: plain float data of the logical type
+  RankedTensorType logical;
+};
+
+WeightView viewOf(Value w) {
+  WeightView v;
+  v.logical = cast<RankedTensorType>(w.getType());
+  v.quant = dyn_cast_or_null<QuantAttr>(v.logical.getEncoding());
+  if (auto q = w.getDefiningOp<QuantizedWeightOp>()) {
+    v.data = q.getData();
+    v.scales = q.getScales();
+    v.zeroPoints = q.getZeroPoints();
+  } else {
+    v.data = w;
+  }
+  return v;
+}
+
+/// The layer in clustered terms.
+struct Model {
+  Location loc;
+  Value tokens, routerW, routerB;
+  RoutingAttr routing;
+  ActivationAttr activation;
+  ClusterRoutingAttr clusterRouting; // null: exact
+  int64_t experts, clusters, hidden, inter, topK;
+  SmallVector<int64_t> assignment;
+  SmallVector<bool> absent;
+  bool glu;
+  // Per kind (0 gate, 1 up, 2 down): bases (G, out, in), factors, ranks.
+  std::optional<WeightView> base[3], u[3], v[3];
+  SmallVector<int64_t> ranks[3];
+  Value bias[3];
+  /// Every cluster one expert, every rank 0: a plain moe.layer.
+  bool plain;
+};
+
+Model modelOf(LayerOp op) {
+  Model m{op.getLoc()};
+  m.tokens = op.getTokens();
+  m.routerW = op.getRouterWeight();
+  m.routerB = op.getRouterBias();
+  m.routing = op.getRouting();
+  m.activation = op.getActivation();
+  m.experts = op.getNumExperts();
+  m.clusters = m.experts;
+  m.hidden = op.getHiddenSize();
+  m.inter = op.getInterSize();
+  m.topK = m.routing.getTopK();
+  for (int64_t e = 0; e < m.experts; ++e)
+    m.assignment.push_back(e);
+  m.absent.assign(m.experts, false);
+  if (auto a = op.getAbsentAttr())
+    m.absent.assign(a.asArrayRef().begin(), a.asArrayRef().end());
+  m.glu = op.isGlu();
+  Value weights[3] = {op.getGateWeight(), op.getUpWeight(),
+                      op.getDownWeight()};
+  Value biases[3] = {op.getGateBias(), op.getUpBias(), op.getDownBias()};
+  for (int k = 0; k < 3; ++k) {
+    if (weights[k])
+      m.base[k] = viewOf(weights[k]);
+    m.ranks[k].assign(m.experts, 0);
+    m.bias[k] = biases[k];
+  }
+  m.plain = true;
+  return m;
+}
+
+Model modelOf(ClusteredLayerOp op) {
+  Model m{op.getLoc()};
+  m.tokens = op.getTokens();
+  m.routerW = op.getRouterWeight();
+  m.routerB = op.getRouterBias();
+  m.routing = op.getRouting();
+  m.activation = op.getActivation();
+  m.clusterRouting = op.getClusterRouting();
+  m.experts = op.getNumExperts();
+  m.hidden = op.getHiddenSize();
+  m.topK = m.routing.getTopK();
+  m.assignment.assign(op.getAssignment().begin(), op.getAssignment().end());
+  m.clusters = *llvm::max_element(m.assignment) + 1;
+  m.inter = cast<RankedTensorType>(op.getUpBase().getType()).getDimSize(1);
+  m.absent.assign(m.experts, false);
+  if (auto a = op.getAbsentAttr())
+    m.absent.assign(a.asArrayRef().begin(), a.asArrayRef().end());
+  m.glu = static_cast<bool>(op.getGateBase());
+  Value bases[3] = {op.getGateBase(), op.getUpBase(), op.getDownBase()};
+  Value us[3] = {op.getGateU(), op.getUpU(), op.getDownU()};
+  Value vs[3] = {op.getGateV(), op.getUpV(), op.getDownV()};
+  Value biases[3] = {op.getGateBias(), op.getUpBias(), op.getDownBias()};
+  std::optional<ArrayRef<int64_t>> ranks[3] = {
+      op.getGateRanks(), op.getUpRanks(), op.getDownRanks()};
+  for (int k = 0; k < 3; ++k) {
+    if (bases[k]) {
+      m.base[k] = viewOf(bases[k]);
+      m.u[k] = viewOf(us[k]);
+      m.v[k] = viewOf(vs[k]);
+    }
+    m.ranks[k].assign(m.experts, 0);
+    if (ranks[k])
+      m.ranks[k].assign(ranks[k]->begin(), ranks[k]->end());
+    m.bias[k] = biases[k];
+  }
+  m.plain = false;
+  return m;
+}
+
+class Lowering {
+public:
+  Lowering(OpBuilder &b, const Model &m, int64_t layerIndex, bool record,
+           func::FuncOp recordHook)
+      : b(b), m(m), loc(m.loc), layerIndex(layerIndex), record(record),
+        recordHook(recordHook) {
+    f32 = b.getF32Type();
+    i64 = b.getI64Type();
+    idx = b.getIndexType();
+  }
+
+  FailureOr<Value> run();
+
+private:
+  // Small builders.
+  Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value cI64(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, i64, v);
+  }
+  Value cF32(double v) {
+    return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32),
+                                         APFloat(float(v)));
+  }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, loc, idx, v);
+  }
+  Value toI64(Value v) { return arith::IndexCastOp::create(b, loc, i64, v); }
+  Value extract(Value t, ValueRange at) {
+    return tensor::ExtractOp::create(b, loc, t, at);
+  }
+  Value insert(Value v, Value t, ValueRange at) {
+    return tensor::InsertOp::create(b, loc, v, t, at);
+  }
+  Value filled(ArrayRef<OpFoldResult> sizes, Type type, Value value) {
+    Value empty = tensor::EmptyOp::create(b, loc, sizes, type);
+    return linalg::FillOp::create(b, loc, ValueRange{value},
+                                  ValueRange{empty})
+        .getResult(0);
+  }
+  Value constI64Table(ArrayRef<int64_t> values) {
+    auto type = RankedTensorType::get({(int64_t)values.size()}, i64);
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, values));
+  }
+
+  Value routerLogits();
+  void routeTokens(Value logits, Value &selected, Value &weights);
+  Value product(Value x, const WeightView &w, Value index, Value rowOffset,
+                Value rowCount, bool reduceCols, Value init);
+  Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
+  Value addBias(Value acc, Value biasStack, Value expert);
+  Value activate(Value g, Value u);
+  Value gatherRows(Value source, Value rows, Value offset, Value count);
+
+  OpBuilder &b;
+  const Model &m;
+  Location loc;
+  int64_t layerIndex;
+  bool record;
+  func::FuncOp recordHook;
+  Type f32, i64, idx;
+  Value tokenCount;
+};
+
+Value Lowering::routerLogits() {
+  // logits[t, e] = sum_h x[t, h] W[e, h] (+ b[e])
+  OpFoldResult sizes[] = {tokenCount, b.getIndexAttr(m.experts)};
+  Value init;
+  if (m.routerB) {
+    Value empty = tensor::EmptyOp::create(b, loc, sizes, f32);
+    MLIRContext *ctx = b.getContext();
+    AffineMap maps[] = {
+        AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx),
+        AffineMap::getMultiDimIdentityMap(2, ctx)};
+    init = linalg::GenericOp::create(
+               b, loc, TypeRange{empty.getType()}, ValueRange{m.routerB},
+               ValueRange{empty}, maps,
+               {utils::IteratorType::parallel, utils::IteratorType::parallel},
+               [](OpBuilder &nb, Location nl, ValueRange args) {
+                 linalg::YieldOp::create(nb, nl, args[0]);
+               })
+               .getResult(0);
+  } else {
+    init = filled(sizes, f32, cF32(0.0));
+  }
+  WeightView router{m.routerW, {}, {}, {},
+                    cast<RankedTensorType>(m.routerW.getType())};
+  return product(m.tokens, router, Value(), Value(), Value(),
+                 /*reduceCols=*/true, init);
+}
+
+void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
+  // Per token: the k best logits in (value desc, index asc) order, found
+  // as successive maxima below the previous pick; then scores.
+  int64_t k = m.topK;
+  OpFoldResult sizes[] = {tokenCount, b.getIndexAttr(k)};
+  Value sel0 = tensor::EmptyOp::create(b, loc, sizes, i64);
+  Value w0 = tensor::EmptyOp::create(b, loc, sizes, f32);
+  Value zero = cIndex(0), one = cIndex(1);
+  Value numE = cIndex(m.experts);
+  bool softmax = m.routing.getScoring() == Scoring::softmax;
+  bool topkFirst = m.routing.getOrder() == RoutingOrder::topk_then_score;
+  auto loop = scf::ForOp::create(
+      b, loc, zero, tokenCount, one, ValueRange{sel0, w0},
+      [&](OpBuilder &ob, Location l, Value t, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(ob.getInsertionBlock());
+        Value sel = acc[0], wts = acc[1];
+        Value prevVal = cF32(std::numeric_limits<float>::infinity());
+        Value prevIdx = cIndex(-1);
+        Value negInf = cF32(-std::numeric_limits<float>::infinity());
+        SmallVector<Value> picked, pickedLogit;
+        for (int64_t j = 0; j < k; ++j) {
+          auto scan = scf::ForOp::create(
+              b, loc, zero, numE, one, ValueRange{negInf, cIndex(-1)},
+              [&](OpBuilder &sb, Location sl, Value e, ValueRange best) {
+                OpBuilder::InsertionGuard g2(b);
+                b.setInsertionPointToEnd(sb.getInsertionBlock());
+                Value z = extract(logits, {t, e});
+                Value below = arith::CmpFOp::create(
+                    b, loc, arith::CmpFPredicate::OLT, z, prevVal);
+                Value tie = arith::AndIOp::create(
+                    b, loc,
+                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                          z, prevVal),
+                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                          e, prevIdx));
+                Value candidate = arith::OrIOp::create(b, loc, below, tie);
+                Value none = arith::CmpIOp::create(
+                    b, loc, arith::CmpIPredicate::slt, best[1], cIndex(0));
+                Value larger = arith::CmpFOp::create(
+                    b, loc, arith::CmpFPredicate::OGT, z, best[0]);
+                Value take = arith::AndIOp::create(
+                    b, loc, candidate,
+                    arith::OrIOp::create(b, loc, none, larger));
+                Value v = arith::SelectOp::create(b, loc, take, z, best[0]);
+                Value i = arith::SelectOp::create(b, loc, take, e, best[1]);
+                scf::YieldOp::create(b, loc, ValueRange{v, i});
+              });
+          prevVal = scan.getResult(0);
+          prevIdx = scan.getResult(1);
+          picked.push_back(prevIdx);
+          pickedLogit.push_back(prevVal);
+        }
+        // Scores of the picks.
+        SmallVector<Value> w;
+        if (softmax) {
+          Value maxZ = pickedLogit[0];
+          Value sum;
+          if (topkFirst) {
+            sum = cF32(0.0);
+            for (Value z : pickedLogit)
+              sum = arith::AddFOp::create(
+                  b, loc, sum,
+                  math::ExpOp::create(b, loc,
+                                      arith::SubFOp::create(b, loc, z, maxZ)));
+          } else {
+            auto total = scf::ForOp::create(
+                b, loc, zero, numE, one, ValueRange{cF32(0.0)},
+                [&](OpBuilder &sb, Location, Value e, ValueRange s) {
+                  OpBuilder::InsertionGuard g2(b);
+                  b.setInsertionPointToEnd(sb.getInsertionBlock());
+                  Value z = extract(logits, {t, e});
+                  Value ez = math::ExpOp::create(
+                      b, loc, arith::SubFOp::create(b, loc, z, maxZ));
+                  scf::YieldOp::create(
+                      b, loc, ValueRange{arith::AddFOp::create(b, loc, s[0],
+                                                               ez)});
+                });
+            sum = total.getResult(0);
+          }
+          for (Value z : pickedLogit)
+            w.push_back(arith::DivFOp::create(
+                b, loc,
+                math::ExpOp::create(b, loc,
+                                    arith::SubFOp::create(b, loc, z, maxZ)),
+                sum));
+        } else {
+          for (Value z : pickedLogit) {
+            Value negZ = arith::NegFOp::create(b, loc, z);
+            Value denom = arith::AddFOp::create(
+                b, loc, cF32(1.0), math::ExpOp::create(b, loc, negZ));
+            w.push_back(arith::DivFOp::create(b, loc, cF32(1.0), denom));
+          }
+        }
+        if (m.routing.getNormalize()) {
+          Value sum = cF32(0.0);
+          for (Value x : w)
+            sum = arith::AddFOp::create(b, loc, sum, x);
+          for (Value &x : w)
+            x = arith::DivFOp::create(b, loc, x, sum);
+        }
+        for (int64_t j = 0; j < k; ++j) {
+          sel = insert(toI64(picked[j]), sel, {t, cIndex(j)});
+          wts = insert(w[j], wts, {t, cIndex(j)});
+        }
+        scf::YieldOp::create(b, loc, ValueRange{sel, wts});
+      });
+  selected = loop.getResult(0);
+  weights = loop.getResult(1);
+}
+
+/// y[n, r] += sum_c x[n, c] W[r, c] (reduceCols) or
+/// y[n, c] += sum_r x[n, r] W[r, c], W the matrix `index` of a stacked
+/// (S, R, C) weight, or rows [rowOffset, rowOffset + rowCount) of an
+/// (R, C) factor, read in its storage form.
+Value Lowering::product(Value x, const WeightView &w, Value index,
+                        Value rowOffset, Value rowCount, bool reduceCols,
+                        Value init) {
+  MLIRContext *ctx = b.getContext();
+  auto slice = [&](Value t) -> Value {
+    if (!t)
+      return t;
+    auto type = cast<RankedTensorType>(t.getType());
+    int64_t rank = type.getRank();
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)),
+        sizes, strides(rank, b.getIndexAttr(1));
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+    if (index) {
+      offsets[0] = index;
+      sizes[0] = b.getIndexAttr(1);
+      auto result = RankedTensorType::get(type.getShape().drop_front(),
+                                          type.getElementType());
+      return tensor::ExtractSliceOp::create(b, loc, result, t, offsets, sizes,
+                                            strides);
+    }
+    if (rowOffset) {
+      offsets[0] = rowOffset;
+      sizes[0] = rowCount;
+      SmallVector<int64_t> shape(type.getShape());
+      shape[0] = ShapedType::kDynamic;
+      return tensor::ExtractSliceOp::create(
+          b, loc, RankedTensorType::get(shape, type.getElementType()), t,
+          offsets, sizes, strides);
+    }
+    return t;
+  };
+  Value data = slice(w.data), scales = slice(w.scales),
+        zps = slice(w.zeroPoints);
+  QuantAttr q = w.quant;
+  bool integer = q && (q.getStorage() == QuantStorage::i4 ||
+                       q.getStorage() == QuantStorage::i8);
+  bool nibbles = q && q.getStorage() == QuantStorage::i4;
+  int64_t cols = w.logical.getShape().back();
+  int64_t group = q ? q.getGroupSize() : 0;
+
+  AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
+             d2 = getAffineDimExpr(2, ctx);
+  // W element (r, c): r and c in terms of the loop dims.
+  AffineExpr r = reduceCols ? d1 : d2, c = reduceCols ? d2 : d1;
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> inputs = {x, data};
+  maps.push_back(AffineMap::get(3, 0, {d0, d2}, ctx));
+  maps.push_back(AffineMap::get(3, 0, {r, nibbles ? c.floorDiv(2) : c}, ctx));
+  AffineExpr g = group > 0 ? c.floorDiv(group) : getAffineConstantExpr(0, ctx);
+  if (integer) {
+    inputs.push_back(scales);
+    maps.push_back(AffineMap::get(3, 0, {r, g}, ctx));
+    if (zps) {
+      inputs.push_back(zps);
+      maps.push_back(AffineMap::get(3, 0, {r, g}, ctx));
+    }
+  }
+  maps.push_back(AffineMap::get(3, 0, {d0, d1}, ctx));
+  (void)cols;
+  bool symmetric = !zps;
+  int64_t bits = nibbles ? 4 : 8;
+  bool highFirst = q && q.getPacking() == NibbleOrder::high_nibble_first;
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
+             maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel,
+              utils::IteratorType::reduction},
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value xv = args[0];
+               Value wv = args[1];
+               Type ft = nb.getF32Type();
+               if (integer) {
+                 Type i32 = nb.getI32Type();
+                 Value byte = arith::ExtUIOp::create(nb, nl, i32, wv);
+                 if (nibbles) {
+                   Value cIdx = linalg::IndexOp::create(
+                       nb, nl, reduceCols ? 2 : 1);
+                   Value odd = arith::IndexCastOp::create(
+                       nb, nl, i32,
+                       arith::RemUIOp::create(
+                           nb, nl, cIdx,
+                           arith::ConstantIndexOp::create(nb, nl, 2)));
+                   if (highFirst)
+                     odd = arith::XOrIOp::create(
+                         nb, nl, odd,
+                         arith::ConstantIntOp::create(nb, nl, i32, 1));
+                   Value shift = arith::MulIOp::create(
+                       nb, nl, odd,
+                       arith::ConstantIntOp::create(nb, nl, i32, 4));
+                   byte = arith::AndIOp::create(
+                       nb, nl, arith::ShRUIOp::create(nb, nl, byte, shift),
+                       arith::ConstantIntOp::create(nb, nl, i32, 15));
+                 }
+                 Value code = arith::UIToFPOp::create(nb, nl, ft, byte);
+                 Value zp;
+                 if (symmetric) {
+                   zp = arith::ConstantFloatOp::create(
+                       nb, nl, cast<FloatType>(ft),
+                       APFloat(float(1 << (bits - 1))));
+                 } else if (isa<FloatType>(args[3].getType())) {
+                   zp = args[3].getType() == ft
+                            ? args[3]
+                            : arith::ExtFOp::create(nb, nl, ft, args[3]);
+                 } else {
+                   zp = arith::UIToFPOp::create(
+                       nb, nl, ft, arith::ExtUIOp::create(nb, nl, i32, args[3]));
+                 }
+                 Value scale = args[2].getType() == ft
+                                   ? args[2]
+                                   : arith::ExtFOp::create(nb, nl, ft, args[2]);
+                 wv = arith::MulFOp::create(
+                     nb, nl, arith::SubFOp::create(nb, nl, code, zp), scale);
+               } else if (wv.getType() != ft) {
+                 wv = arith::ExtFOp::create(nb, nl, ft, wv);
+               }
+               Value acc = args.back();
+               Value prod = arith::MulFOp::create(nb, nl, xv, wv);
+               linalg::YieldOp::create(
+                   nb, nl, ValueRange{arith::AddFOp::create(nb, nl, acc, prod)});
+             })
+      .getResult(0);
+}
+
+/// An (rows, width) accumulator: the bias row of `expert` broadcast, or
+/// zeros; products then accumulate onto it.
+Value Lowering::biasInit(Value biasStack, Value expert, Value rows,
+                         int64_t width) {
+  OpFoldResult sizes[] = {rows, b.getIndexAttr(width)};
+  if (!biasStack)
+    return filled(sizes, f32, cF32(0.0));
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(biasStack.getType());
+  OpFoldResult offsets[] = {expert, b.getIndexAttr(0)};
+  OpFoldResult rowSizes[] = {b.getIndexAttr(1), b.getIndexAttr(width)};
+  OpFoldResult strides[] = {b.getIndexAttr(1), b.getIndexAttr(1)};
+  Value row = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get({width}, type.getElementType()), biasStack,
+      offsets, rowSizes, strides);
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, f32);
+  AffineMap maps[] = {AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx),
+                      AffineMap::getMultiDimIdentityMap(2, ctx)};
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{empty.getType()}, ValueRange{row},
+             ValueRange{empty}, maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [](OpBuilder &nb, Location nl, ValueRange args) {
+               Value v = args[0];
+               if (v.getType() != args[1].getType())
+                 v = arith::ExtFOp::create(nb, nl, args[1].getType(), v);
+               linalg::YieldOp::create(nb, nl, ValueRange{v});
+             })
+      .getResult(0);
+}
+
+/// Adds the bias row of `expert` to `acc` (a fresh tensor, updated in
+/// place).
+Value Lowering::addBias(Value acc, Value biasStack, Value expert) {
+  if (!biasStack)
+    return acc;
+  Value rows = tensor::DimOp::create(b, loc, acc, 0);
+  int64_t width = cast<RankedTensorType>(acc.getType()).getDimSize(1);
+  Value bias = biasInit(biasStack, expert, rows, width);
+  MLIRContext *ctx = b.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{acc.getType()}, ValueRange{bias},
+             ValueRange{acc}, ArrayRef<AffineMap>{id, id},
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, nl,
+                   ValueRange{arith::AddFOp::create(nb, nl, args[0], args[1])});
+             })
+      .getResult(0);
+}
+
+/// h = act(g) * u (GLU) or act(u); elementwise, into a fresh tensor (the
+/// operands may be shared cluster products).
+Value Lowering::activate(Value g, Value u) {
+  MLIRContext *ctx = b.getContext();
+  ActivationAttr act = m.activation;
+  SmallVector<Value> inputs;
+  if (g)
+    inputs.push_back(g);
+  inputs.push_back(u);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+  SmallVector<AffineMap> maps(inputs.size() + 1, id);
+  OpFoldResult sizes[] = {tensor::DimOp::create(b, loc, u, 0).getResult(),
+                          b.getIndexAttr(m.inter)};
+  Value out = tensor::EmptyOp::create(b, loc, sizes, f32);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{out.getType()}, inputs, ValueRange{out}, maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Type ft = nb.getF32Type();
+               auto c = [&](double v) -> Value {
+                 return arith::ConstantFloatOp::create(nb, nl,
+                                                       cast<FloatType>(ft),
+                                                       APFloat(float(v)));
+               };
+               auto sigmoid = [&](Value v) -> Value {
+                 Value e = math::ExpOp::create(
+                     nb, nl, arith::NegFOp::create(nb, nl, v));
+                 return arith::DivFOp::create(
+                     nb, nl, c(1.0), arith::AddFOp::create(nb, nl, c(1.0), e));
+               };
+               Value a = g ? args[0] : args[0];
+               Value lin = g ? args[1] : Value();
+               Value h;
+               switch (act.getKind()) {
+               case ActivationKind::identity:
+                 h = a;
+                 break;
+               case ActivationKind::relu:
+                 h = arith::MaximumFOp::create(nb, nl, a, c(0.0));
+                 break;
+               case ActivationKind::silu:
+                 h = arith::MulFOp::create(nb, nl, a, sigmoid(a));
+                 break;
+               case ActivationKind::gelu: {
+                 Value s = math::ErfOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, a, c(M_SQRT1_2)));
+                 h = arith::MulFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, a, c(0.5)),
+                     arith::AddFOp::create(nb, nl, s, c(1.0)));
+                 break;
+               }
+               case ActivationKind::gelu_tanh: {
+                 Value cube = arith::MulFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, a, a), a);
+                 Value inner = arith::MulFOp::create(
+                     nb, nl,
+                     arith::AddFOp::create(
+                         nb, nl, a, arith::MulFOp::create(nb, nl, cube,
+                                                          c(0.044715))),
+                     c(std::sqrt(2.0 / M_PI)));
+                 h = arith::MulFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, a, c(0.5)),
+                     arith::AddFOp::create(nb, nl, math::TanhOp::create(nb, nl,
+                                                                      inner),
+                                           c(1.0)));
+                 break;
+               }
+               case ActivationKind::swiglu: {
+                 double alpha = act.getAlpha().convertToDouble();
+                 double beta = act.getBeta().convertToDouble();
+                 Value gg = a, l = lin;
+                 if (act.getLimit()) {
+                   double lim = act.getLimit()->getValueAsDouble();
+                   gg = arith::MinimumFOp::create(nb, nl, gg, c(lim));
+                   l = arith::MaximumFOp::create(
+                       nb, nl, arith::MinimumFOp::create(nb, nl, l, c(lim)),
+                       c(-lim));
+                 }
+                 Value s = sigmoid(arith::MulFOp::create(nb, nl, gg, c(alpha)));
+                 h = arith::MulFOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, gg, s),
+                     arith::AddFOp::create(nb, nl, l, c(beta)));
+                 lin = Value();
+                 break;
+               }
+               }
+               if (lin)
+                 h = arith::MulFOp::create(nb, nl, h, lin);
+               linalg::YieldOp::create(nb, nl, ValueRange{h});
+             })
+      .getResult(0);
+}
+
+/// rows `count` of `source` (n, H) picked by list[offset + i].
+Value Lowering::gatherRows(Value source, Value list, Value offset,
+                           Value count) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(source.getType());
+  int64_t width = type.getDimSize(1);
+  OpFoldResult sizes[] = {count, b.getIndexAttr(width)};
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+  AffineMap maps[] = {AffineMap::getMultiDimIdentityMap(2, ctx)};
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{empty.getType()}, ValueRange{},
+             ValueRange{empty}, maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location nl, ValueRange) {
+               Value i = linalg::IndexOp::create(nb, nl, 0);
+               Value h = linalg::IndexOp::create(nb, nl, 1);
+               Value at = arith::AddIOp::create(nb, nl, i, offset);
+               Value row = arith::IndexCastOp::create(
+                   nb, nl, nb.getIndexType(),
+                   tensor::ExtractOp::create(nb, nl, list, ValueRange{at}));
+               linalg::YieldOp::create(
+                   nb, nl,
+                   ValueRange{tensor::ExtractOp::create(nb, nl, source,
+                                                        ValueRange{row, h})});
+             })
+      .getResult(0);
+}
+
+FailureOr<Value> Lowering::run() {
+  auto tokensType = cast<RankedTensorType>(m.tokens.getType());
+  tokenCount = tensor::DimOp::create(b, loc, m.tokens, 0);
+  Value zero = cIndex(0), one = cIndex(1);
+  int64_t k = m.topK;
+
+  Value logits = routerLogits();
+  Value selected, weights;
+  routeTokens(logits, selected, weights);
+  if (record && recordHook) {
+    Value buffer = bufferization::ToBufferOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic, k}, i64), selected,
+        /*read_only=*/true);
+    Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    func::CallOp::create(b, loc, recordHook,
+                         ValueRange{cI64(layerIndex), toI64(ptr),
+                                    toI64(tokenCount), cI64(k)});
+  }
+
+  // Dispatch. For assignment (t, j): its cluster c, its position within
+  // c's token list (a token that picks two experts of one cluster appears
+  // once), and its slot within its expert's list.
+  Value assign = constI64Table(m.assignment);
+  Value pairs = arith::MulIOp::create(b, loc, tokenCount, cIndex(k));
+  OpFoldResult gSize[] = {b.getIndexAttr(m.clusters + 1)};
+  OpFoldResult eSize[] = {b.getIndexAttr(m.experts + 1)};
+  Value zeroI64 = cI64(0);
+  Value clusterCount = filled(gSize, i64, zeroI64);
+  Value expertCount = filled(eSize, i64, zeroI64);
+  OpFoldResult pairSize[] = {pairs};
+  Value firstOfCluster = tensor::EmptyOp::create(b, loc, pairSize, i64);
+  // Pass 1: counts; firstOfCluster[t*k+j] = 1 when no earlier slot of t
+  // picked the same cluster.
+  auto counting = scf::ForOp::create(
+      b, loc, zero, tokenCount, one,
+      ValueRange{clusterCount, expertCount, firstOfCluster},
+      [&](OpBuilder &ob, Location, Value t, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(ob.getInsertionBlock());
+        Value cc = acc[0], ec = acc[1], first = acc[2];
+        SmallVector<Value> clustersOf;
+        for (int64_t j = 0; j < k; ++j) {
+          Value e = toIndex(extract(selected, {t, cIndex(j)}));
+          Value c = toIndex(extract(assign, {e}));
+          Value isNew = arith::ConstantIntOp::create(b, loc, 1, 1);
+          for (Value prev : clustersOf)
+            isNew = arith::AndIOp::create(
+                b, loc, isNew,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, prev,
+                                      c));
+          clustersOf.push_back(c);
+          Value inc = arith::ExtUIOp::create(b, loc, i64, isNew);
+          cc = insert(arith::AddIOp::create(b, loc, extract(cc, {c}), inc), cc,
+                      {c});
+          ec = insert(arith::AddIOp::create(b, loc, extract(ec, {e}), cI64(1)),
+                      ec, {e});
+          Value at = arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, t, cIndex(k)), cIndex(j));
+          first = insert(inc, first, {at});
+        }
+        scf::YieldOp::create(b, loc, ValueRange{cc, ec, first});
+      });
+  // Exclusive prefix sums, in place: entry n becomes the total.
+  auto prefix = [&](Value counts, int64_t n) {
+    auto loop = scf::ForOp::create(
+        b, loc, zero, cIndex(n + 1), one, ValueRange{counts, zeroI64},
+        [&](OpBuilder &ob, Location, Value i, ValueRange acc) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToEnd(ob.getInsertionBlock());
+          Value c = extract(acc[0], {i});
+          Value t = insert(acc[1], acc[0], {i});
+          scf::YieldOp::create(
+              b, loc, ValueRange{t, arith::AddIOp::create(b, loc, acc[1], c)});
+        });
+    return loop.getResult(0);
+  };
+  Value clusterOffset = prefix(counting.getResult(0), m.clusters);
+  Value expertOffset = prefix(counting.getResult(1), m.experts);
+  firstOfCluster = counting.getResult(2);
+
+  // Pass 2: fill the lists. clusterRows: token ids per cluster; expert
+  // lists: position within the cluster list, token id, routing weight.
+  Value clusterCursor = clusterOffset, expertCursor = expertOffset;
+  Value clusterRows = tensor::EmptyOp::create(b, loc, pairSize, i64);
+  Value expertPos = tensor::EmptyOp::create(b, loc, pairSize, i64);
+  Value expertTok = tensor::EmptyOp::create(b, loc, pairSize, i64);
+  Value expertW = tensor::EmptyOp::create(b, loc, pairSize, f32);
+  auto filling = scf::ForOp::create(
+      b, loc, zero, tokenCount, one,
+      ValueRange{clusterCursor, expertCursor, clusterRows, expertPos,
+                 expertTok, expertW},
+      [&](OpBuilder &ob, Location, Value t, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(ob.getInsertionBlock());
+        Value cc = acc[0], ec = acc[1], rows = acc[2], pos = acc[3],
+              tok = acc[4], wl = acc[5];
+        Value tI64 = toI64(t);
+        SmallVector<std::pair<Value, Value>> seen; // (cluster, position)
+        for (int64_t j = 0; j < k; ++j) {
+          Value jj = cIndex(j);
+          Value e = toIndex(extract(selected, {t, jj}));
+          Value c = toIndex(extract(assign, {e}));
+          Value at = arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, t, cIndex(k)), jj);
+          Value isNew = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::ne, extract(firstOfCluster, {at}),
+              zeroI64);
+          // Position of t in c's list: new slot, or the earlier slot's.
+          Value cursor = extract(cc, {c});
+          Value p = cursor;
+          for (auto [pc, pp] : seen) {
+            Value same = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                               pc, c);
+            p = arith::SelectOp::create(b, loc, same, pp, p);
+          }
+          seen.push_back({c, p});
+          // Rewriting t at an earlier slot's position changes nothing, so
+          // both cases write; only a new entry moves the cursor.
+          rows = insert(tI64, rows, {toIndex(p)});
+          cc = insert(arith::AddIOp::create(
+                          b, loc, cursor,
+                          arith::ExtUIOp::create(b, loc, i64, isNew)),
+                      cc, {c});
+          // Expert list entry.
+          Value ecur = extract(ec, {e});
+          Value slot = toIndex(ecur);
+          Value clusterStart = extract(clusterOffset, {c});
+          pos = insert(arith::SubIOp::create(b, loc, p, clusterStart), pos,
+                       {slot});
+          tok = insert(tI64, tok, {slot});
+          wl = insert(extract(weights, {t, jj}), wl, {slot});
+          ec = insert(arith::AddIOp::create(b, loc, ecur, cI64(1)), ec, {e});
+        }
+        scf::YieldOp::create(b, loc,
+                             ValueRange{cc, ec, rows, pos, tok, wl});
+      });
+  clusterRows = filling.getResult(2);
+  expertPos = filling.getResult(3);
+  expertTok = filling.getResult(4);
+  expertW = filling.getResult(5);
+
+  // Members of each cluster, as a static table.
+  SmallVector<int64_t> memberStart(m.clusters + 1, 0), members;
+  for (int64_t c = 0; c < m.clusters; ++c) {
+    for (int64_t e = 0; e < m.experts; ++e)
+      if (m.assignment[e] == c)
+        members.push_back(e);
+    memberStart[c + 1] = members.size();
+  }
+  Value memberStartT = constI64Table(memberStart);
+  Value membersT = constI64Table(members);
+  SmallVector<int64_t> present;
+  for (bool a : m.absent)
+    present.push_back(a ? 0 : 1);
+  Value presentT = constI64Table(present);
+  SmallVector<int64_t> rankOffset[3];
+  Value rankTable[3], rankOffsetTable[3];
+  for (int kind = 0; kind < 3; ++kind) {
+    int64_t running = 0;
+    for (int64_t r : m.ranks[kind]) {
+      rankOffset[kind].push_back(running);
+      running += r;
+    }
+    rankTable[kind] = constI64Table(m.ranks[kind]);
+    rankOffsetTable[kind] = constI64Table(rankOffset[kind]);
+  }
+
+  OpFoldResult ySizes[] = {tokenCount, b.getIndexAttr(m.hidden)};
+  Value y = filled(ySizes, f32, cF32(0.0));
+  auto clusterLoop = scf::ForOp::create(
+      b, loc, zero, cIndex(m.clusters), one, ValueRange{y},
+      [&](OpBuilder &ob, Location, Value c, ValueRange acc) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(ob.getInsertionBlock());
+        Value cStart = toIndex(extract(clusterOffset, {c}));
+        Value cEnd = toIndex(
+            extract(clusterOffset, {arith::AddIOp::create(b, loc, c, one)}));
+        Value nc = arith::SubIOp::create(b, loc, cEnd, cStart);
+        Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                          nc, zero);
+        auto ifOp = scf::IfOp::create(
+            b, loc, any,
+            [&](OpBuilder &tb, Location) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToEnd(tb.getInsertionBlock());
+              Value xc = gatherRows(m.tokens, clusterRows, cStart, nc);
+              // Base products of gate and up, once per (token, cluster).
+              OpFoldResult interSizes[] = {nc, b.getIndexAttr(m.inter)};
+              Value baseProd[2];
+              for (int kind = 0; kind < 2; ++kind) {
+                if (!m.base[kind])
+                  continue;
+                // In a plain layer the cluster is the expert: its bias
+                // seeds the product.
+                Value init = m.plain ? biasInit(m.bias[kind], c, nc, m.inter)
+                                     : filled(interSizes, f32, cF32(0.0));
+                baseProd[kind] = product(xc, *m.base[kind], c, Value(),
+                                         Value(), true, init);
+              }
+              Value mStart = toIndex(extract(memberStartT, {c}));
+              Value mEnd = toIndex(
+                  extract(memberStartT, {arith::AddIOp::create(b, loc, c, one)}));
+              auto memberLoop = scf::ForOp::create(
+                  b, loc, mStart, mEnd, one, ValueRange{acc[0]},
+                  [&](OpBuilder &mb, Location, Value mi, ValueRange yAcc) {
+                    OpBuilder::InsertionGuard g3(b);
+                    b.setInsertionPointToEnd(mb.getInsertionBlock());
+                    Value e = toIndex(extract(membersT, {mi}));
+                    Value eStart = toIndex(extract(expertOffset, {e}));
+                    Value eEnd = toIndex(extract(
+                        expertOffset, {arith::AddIOp::create(b, loc, e, one)}));
+                    Value ne = arith::SubIOp::create(b, loc, eEnd, eStart);
+                    Value live = arith::AndIOp::create(
+                        b, loc,
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                              ne, zero),
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                              extract(presentT, {e}), zeroI64));
+                    auto exp = scf::IfOp::create(
+                        b, loc, live,
+                        [&](OpBuilder &eb, Location) {
+                          OpBuilder::InsertionGuard g4(b);
+                          b.setInsertionPointToEnd(eb.getInsertionBlock());
+                          OpFoldResult sizesE[] = {ne,
+                                                   b.getIndexAttr(m.inter)};
+                          // The expert's rows of the cluster products (all
+                          // of them in a plain layer: same order).
+                          Value xe = m.plain
+                                         ? xc
+                                         : gatherRows(xc, expertPos, eStart, ne);
+                          Value parts[2];
+                          for (int kind = 0; kind < 2; ++kind) {
+                            if (!m.base[kind])
+                              continue;
+                            Value part =
+                                m.plain ? baseProd[kind]
+                                        : gatherRows(baseProd[kind], expertPos,
+                                                     eStart, ne);
+                            if (!m.plain) {
+                              // + U^T (V x), when the expert has a rank.
+                              Value rank = toIndex(extract(rankTable[kind], {e}));
+                              Value off =
+                                  toIndex(extract(rankOffsetTable[kind], {e}));
+                              OpFoldResult rs[] = {ne, rank};
+                              Value vx = product(xe, *m.v[kind], Value(), off,
+                                                 rank, true,
+                                                 filled(rs, f32, cF32(0.0)));
+                              part = product(vx, *m.u[kind], Value(), off, rank,
+                                             false, part);
+                            }
+                            parts[kind] =
+                                m.plain ? part
+                                        : addBias(part, m.bias[kind], e);
+                          }
+                          (void)sizesE;
+                          Value h = activate(parts[0], parts[1]);
+                          OpFoldResult outSizes[] = {ne,
+                                                     b.getIndexAttr(m.hidden)};
+                          (void)outSizes;
+                          Value o = product(
+                              h, *m.base[2], toIndex(extract(assign, {e})),
+                              Value(), Value(), true,
+                              biasInit(m.bias[2], e, ne, m.hidden));
+                          if (!m.plain) {
+                            Value rank = toIndex(extract(rankTable[2], {e}));
+                            Value off = toIndex(extract(rankOffsetTable[2], {e}));
+                            OpFoldResult rs[] = {ne, rank};
+                            Value vh = product(h, *m.v[2], Value(), off, rank,
+                                               true, filled(rs, f32, cF32(0.0)));
+                            o = product(vh, *m.u[2], Value(), off, rank, false,
+                                        o);
+                          }
+                          // y[token] += w * o[i], row by row.
+                          auto scatter = scf::ForOp::create(
+                              b, loc, zero, ne, one, ValueRange{yAcc[0]},
+                              [&](OpBuilder &sb, Location, Value i,
+                                  ValueRange ys) {
+                                OpBuilder::InsertionGuard g5(b);
+                                b.setInsertionPointToEnd(sb.getInsertionBlock());
+                                Value at = arith::AddIOp::create(b, loc, i,
+                                                                 eStart);
+                                Value t = toIndex(extract(expertTok, {at}));
+                                Value w = extract(expertW, {at});
+                                auto inner = scf::ForOp::create(
+                                    b, loc, zero, cIndex(m.hidden), one,
+                                    ValueRange{ys[0]},
+                                    [&](OpBuilder &hb, Location, Value hIdx,
+                                        ValueRange yy) {
+                                      OpBuilder::InsertionGuard g6(b);
+                                      b.setInsertionPointToEnd(
+                                          hb.getInsertionBlock());
+                                      Value cur = extract(yy[0], {t, hIdx});
+                                      Value add = arith::MulFOp::create(
+                                          b, loc, w, extract(o, {i, hIdx}));
+                                      Value next = insert(
+                                          arith::AddFOp::create(b, loc, cur,
+                                                                add),
+                                          yy[0], {t, hIdx});
+                                      scf::YieldOp::create(b, loc,
+                                                           ValueRange{next});
+                                    });
+                                scf::YieldOp::create(b, loc,
+                                                     inner.getResults());
+                              });
+                          scf::YieldOp::create(b, loc, scatter.getResults());
+                        },
+                        [&](OpBuilder &eb, Location) {
+                          OpBuilder::InsertionGuard g4(b);
+                          b.setInsertionPointToEnd(eb.getInsertionBlock());
+                          scf::YieldOp::create(b, loc, yAcc);
+                        });
+                    scf::YieldOp::create(b, loc, exp.getResults());
+                  });
+              scf::YieldOp::create(b, loc, memberLoop.getResults());
+            },
+            [&](OpBuilder &eb, Location) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToEnd(eb.getInsertionBlock());
+              scf::YieldOp::create(b, loc, acc);
+            });
+        scf::YieldOp::create(b, loc, ifOp.getResults());
+      });
+  Value result = clusterLoop.getResult(0);
+  if (result.getType() != tokensType)
+    result = tensor::CastOp::create(b, loc, tokensType, result);
+  return result;
+}
+
 struct ConvertMoeToLinalgPass
     : public moe::impl::ConvertMoeToLinalgPassBase<ConvertMoeToLinalgPass> {
   using Base::Base;
   void runOnOperation() override {
-    bool failed = false;
-    getOperation().walk([&](Operation *op) {
-      if (isa<moe::LayerOp, moe::ClusteredLayerOp>(op)) {
-        op->emitError() << op->getName() << " has no lowering yet";
-        failed = true;
-      }
+    ModuleOp module = getOperation();
+    SmallVector<Operation *> layers;
+    module.walk([&](Operation *op) {
+      if (isa<LayerOp, ClusteredLayerOp>(op))
+        layers.push_back(op);
     });
-    if (failed)
-      signalPassFailure();
+    func::FuncOp hook;
+    if (recordRouting && !layers.empty()) {
+      OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+      Type i64 = mb.getI64Type();
+      hook = module.lookupSymbol<func::FuncOp>("moe_rt_record_routing");
+      if (!hook) {
+        hook = func::FuncOp::create(
+            mb, module.getLoc(), "moe_rt_record_routing",
+            mb.getFunctionType({i64, i64, i64, i64}, {}));
+        hook.setPrivate();
+      }
+    }
+    for (auto [index, op] : llvm::enumerate(layers)) {
+      auto tokens = cast<RankedTensorType>(op->getOperand(0).getType());
+      if (!tokens.getElementType().isF32()) {
+        op->emitError() << op->getName()
+                        << ": the CPU lowering takes float32 tokens, got "
+                        << tokens.getElementType();
+        return signalPassFailure();
+      }
+      if (auto c = dyn_cast<ClusteredLayerOp>(op);
+          c && c.getClusterRouting().getMode() != ClusterRoutingMode::exact) {
+        op->emitError() << "hierarchical cluster routing has no CPU lowering "
+                           "yet; compile with --routing=exact";
+        return signalPassFailure();
+      }
+      Model model = isa<LayerOp>(op) ? modelOf(cast<LayerOp>(op))
+                                     : modelOf(cast<ClusteredLayerOp>(op));
+      OpBuilder b(op);
+      FailureOr<Value> result =
+          Lowering(b, model, index, recordRouting, hook).run();
+      if (failed(result))
+        return signalPassFailure();
+      op->getResult(0).replaceAllUsesWith(*result);
+      op->erase();
+    }
+    // Quantised weights are read in place by the products.
+    module.walk([&](QuantizedWeightOp q) {
+      if (q->use_empty())
+        q->erase();
+    });
   }
 };
+
 } // namespace
