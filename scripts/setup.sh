@@ -5,7 +5,7 @@
 set -euo pipefail
 
 APT_PKGS=(
-  cmake ninja-build ccache g++ pkg-config
+  cmake ninja-build ccache gcc g++ pkg-config libgtest-dev
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   libopenblas-dev liblapacke-dev

@@ -64,6 +64,8 @@ Hash64::Hash64(uint64_t seed) : seed(seed) {
 }
 
 void Hash64::update(const void *data, size_t size) {
+  if (size == 0)
+    return;
   const auto *p = static_cast<const unsigned char *>(data);
   total += size;
   if (buffered) {

@@ -249,6 +249,21 @@ TEST_F(RunError, BadCalls) {
   EXPECT_TRUE(outputsAreRight(out, 4));
 }
 
+TEST(RunOutputs, AWrongShapeFromTheCompiledCodeIsAnError) {
+  TempDir dir;
+  std::vector<uint8_t> code =
+      fx::compile(dir.path, "bad.so", "-DBAD_OUTPUT_SHAPE");
+  ASSERT_EQ(fx::write(dir.file("bad.moe"), code), "");
+  ModelPtr m = load(dir.file("bad.moe"));
+  ASSERT_TRUE(m) << moe_last_error();
+  Outputs out;
+  EXPECT_NE(runTokens(m.get(), 4, out), 0);
+  EXPECT_EQ(std::string(moe_last_error()),
+            "the compiled code returned output 'y' with shape [4, 7], "
+            "expected [tokens, 8] (a compiler bug)");
+  EXPECT_EQ(out.t[0].data, nullptr);
+}
+
 TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadsRanges) {
   struct Seen {
     std::mutex mu;
@@ -287,9 +302,10 @@ TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadsRanges) {
       EXPECT_LE(seen.ranges.size(), size_t(std::max(threads, 1)));
       EXPECT_LE(seen.threads.size(), size_t(maxThreads()));
       EXPECT_EQ(seen.nestedRanges.load(), int(seen.ranges.size()));
-      if (n >= 2 && threads >= 2 && maxThreads() >= 2)
+      if (n >= 2 && threads >= 2 && maxThreads() >= 2) {
         EXPECT_EQ(seen.ranges.size(), size_t(std::min<int64_t>(
                                           n, std::min(threads, maxThreads()))));
+      }
     }
 }
 

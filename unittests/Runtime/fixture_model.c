@@ -109,6 +109,9 @@ void ENTRY(void **args) {
   out->y.sizes[1] = 8;
   out->y.strides[0] = 8;
   out->y.strides[1] = 1;
+#ifdef BAD_OUTPUT_SHAPE
+  out->y.sizes[1] = 7;
+#endif
   out->yt.allocated = block;
   out->yt.aligned = block + 4;
   out->yt.offset = 3;
