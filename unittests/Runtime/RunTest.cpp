@@ -153,28 +153,6 @@ TEST_F(Run, ProfileSharedByConcurrentRuns) {
   moe_profile_free(profile);
 }
 
-/// Inputs to edit in the error tests, valid as built.
-struct Inputs {
-  std::vector<float> x;
-  std::vector<int64_t> offset;
-  moe_tensor t[3] = {};
-  explicit Inputs(int64_t tokens) {
-    fx::makeInputs(tokens, x, offset);
-    t[0].name = "x";
-    t[0].dtype = MOE_DT_F32;
-    t[0].rank = 2;
-    t[0].shape[0] = tokens;
-    t[0].shape[1] = fx::kHidden;
-    t[0].data = x.data();
-    t[1].name = "offset";
-    t[1].dtype = MOE_DT_I64;
-    t[1].rank = 1;
-    t[1].shape[0] = tokens;
-    t[1].data = offset.data();
-    t[2] = t[0];
-  }
-};
-
 class RunError : public Run {
 protected:
   /// Running with `in` (n inputs) fails with a message holding `part`.

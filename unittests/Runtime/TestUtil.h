@@ -72,25 +72,34 @@ struct Outputs {
   }
 };
 
+/// The fixture's inputs for `tokens` tokens (x, offset; t[2] is a spare
+/// copy of x for tests that pass one input twice).
+struct Inputs {
+  std::vector<float> x;
+  std::vector<int64_t> offset;
+  moe_tensor t[3] = {};
+  explicit Inputs(int64_t tokens) {
+    fx::makeInputs(tokens, x, offset);
+    t[0].name = "x";
+    t[0].dtype = MOE_DT_F32;
+    t[0].rank = 2;
+    t[0].shape[0] = tokens;
+    t[0].shape[1] = fx::kHidden;
+    t[0].data = x.data();
+    t[1].name = "offset";
+    t[1].dtype = MOE_DT_I64;
+    t[1].rank = 1;
+    t[1].shape[0] = tokens;
+    t[1].data = offset.data();
+    t[2] = t[0];
+  }
+};
+
 /// Runs the fixture on `tokens` tokens; returns moe_run's result.
 inline int runTokens(moe_model *m, int64_t tokens, Outputs &out,
                      const moe_run_options *opts = nullptr) {
-  std::vector<float> x;
-  std::vector<int64_t> offset;
-  fx::makeInputs(tokens, x, offset);
-  moe_tensor in[2] = {};
-  in[0].name = "x";
-  in[0].dtype = MOE_DT_F32;
-  in[0].rank = 2;
-  in[0].shape[0] = tokens;
-  in[0].shape[1] = fx::kHidden;
-  in[0].data = x.data();
-  in[1].name = "offset";
-  in[1].dtype = MOE_DT_I64;
-  in[1].rank = 1;
-  in[1].shape[0] = tokens;
-  in[1].data = offset.data();
-  return moe_run(m, in, 2, out.t, 3, opts);
+  Inputs in(tokens);
+  return moe_run(m, in.t, 2, out.t, 3, opts);
 }
 
 /// Whether `out` holds the fixture's exact answer for `tokens` tokens.
