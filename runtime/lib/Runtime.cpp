@@ -518,10 +518,12 @@ int run(moe_model *m, const moe_tensor *inputs, size_t nInputs,
   at = descriptors.data();
   for (const Info &out : m->outputs) {
     const moe_tensor_info &want = out.info;
-    Returned r{getPointer(at), static_cast<unsigned char *>(getPointer(at + 1)),
-               at[2], at + 3, at + 3 + want.rank, moe_dtype_size(want.dtype)};
+    returned.push_back({getPointer(at),
+                        static_cast<unsigned char *>(getPointer(at + 1)), at[2],
+                        at + 3, at + 3 + want.rank,
+                        moe_dtype_size(want.dtype)});
+    Returned &r = returned.back();
     at += descriptorWords(want.rank);
-    returned.push_back(r);
     bool contiguous = r.offset == 0 && r.aligned == r.allocated;
     int64_t stride = 1;
     for (int d = want.rank - 1; d >= 0 && error.empty(); --d) {
@@ -532,8 +534,7 @@ int run(moe_model *m, const moe_tensor *inputs, size_t nInputs,
         if (!param.empty() && key == param &&
             value.substr(0, value.find(' ')) != std::to_string(size))
           bad = true;
-      if (bad || mulOverflows(returned.back().bytes, uint64_t(size),
-                              returned.back().bytes))
+      if (bad || mulOverflows(r.bytes, uint64_t(size), r.bytes))
         error = "the compiled code returned output " + q(want.name) +
                 " with shape " + shapeString(r.sizes, want.rank) +
                 ", expected " +
@@ -547,10 +548,10 @@ int run(moe_model *m, const moe_tensor *inputs, size_t nInputs,
     }
     if (!error.empty())
       continue;
-    if (returned.back().bytes && !r.aligned)
+    if (r.bytes && !r.aligned)
       error = "the compiled code returned output " + q(want.name) +
               " without data (a compiler bug)";
-    returned.back().adopt = contiguous && freeable(*m, r.allocated, bound);
+    r.adopt = contiguous && freeable(*m, r.allocated, bound);
   }
   // A buffer returned twice is adopted by neither.
   for (size_t i = 0; i < returned.size(); ++i)
