@@ -1,6 +1,7 @@
 //===- HostCode.cpp - Bufferised module to a host shared object -----------===//
 
 #include "moe-mlir/Compiler/HostCode.h"
+#include "moe-mlir/Compiler/ParallelRuntime.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -184,15 +185,19 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
     main.setResultAttrs(i, ArrayRef<NamedAttribute>{});
   main->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                 UnitAttr::get(module.getContext()));
+  if (failed(runPipeline(module, "buffer-deallocation-pipeline,canonicalize,"
+                                 "scf-forall-to-parallel")) ||
+      failed(outlineParallelLoops(module)))
+    return failure();
   if (failed(runPipeline(
           module,
-          "buffer-deallocation-pipeline,canonicalize,"
           "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
           "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
           "convert-arith-to-llvm,finalize-memref-to-llvm,convert-func-to-llvm,"
           "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts")))
     return failure();
-  if (failed(addEntryWrapper(module, numArgs)))
+  if (failed(lowerParallelLaunches(module)) ||
+      failed(addEntryWrapper(module, numArgs)))
     return failure();
 
   // LLVM IR, optimised for the target, to an object file.

@@ -18,6 +18,7 @@
 
 #include "moe-mlir/Conversion/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
@@ -33,6 +34,10 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
+
+// Tile of a product handed to one thread: rows of tokens by outputs.
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileOut = 64;
 
 /// A weight operand seen through moe.quantized_weight.
 struct WeightView {
@@ -193,6 +198,8 @@ private:
   void routeTokens(Value logits, Value &selected, Value &weights);
   Value product(Value x, const WeightView &w, Value index, Value rowOffset,
                 Value rowCount, bool reduceCols, Value init);
+  Value productTile(Value x, const WeightView &w, Value data, Value scales,
+                    Value zps, bool reduceCols, Value init);
   Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
   Value addBias(Value acc, Value biasStack, Value expert);
   Value activate(Value g, Value u);
@@ -384,11 +391,85 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
   };
   Value data = slice(w.data), scales = slice(w.scales),
         zps = slice(w.zeroPoints);
+  // Tiles of (kTileRows rows of x) x (kTileOut outputs), one per task of
+  // the runtime's thread pool: rows for prefill, outputs for decode. With
+  // W stored (out, in) an output tile is a block of W's rows, so the
+  // storage and its scales slice along their first axis.
+  Value n = tensor::DimOp::create(b, loc, init, 0);
+  Value outs = tensor::DimOp::create(b, loc, init, 1);
+  int64_t tileOut = reduceCols ? kTileOut : ShapedType::kDynamic;
+  // Plain arith, not affine helpers: this runs inside loop bodies still
+  // being built, whose blocks affine's validity checks cannot walk.
+  auto ceilDiv = [&](Value v, int64_t t) -> OpFoldResult {
+    return arith::CeilDivUIOp::create(b, loc, v, cIndex(t)).getResult();
+  };
+  OpFoldResult counts[] = {ceilDiv(n, kTileRows),
+                           reduceCols ? ceilDiv(outs, kTileOut)
+                                      : OpFoldResult(b.getIndexAttr(1))};
+  // The body is filled after creation: affine helpers need the block to be
+  // in the op's region.
+  auto forall =
+      scf::ForallOp::create(b, loc, counts, ValueRange{init}, std::nullopt);
+  Block *body = forall.getBody();
+  {
+        ValueRange ivs = body->getArguments();
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(body);
+        auto tileOf = [&](Value iv, int64_t size, Value total)
+            -> std::pair<OpFoldResult, OpFoldResult> {
+          if (ShapedType::isDynamic(size))
+            return {b.getIndexAttr(0), total};
+          Value start = arith::MulIOp::create(b, loc, iv, cIndex(size));
+          Value len = arith::MinUIOp::create(
+              b, loc, cIndex(size),
+              arith::SubIOp::create(b, loc, total, start));
+          return {start, len};
+        };
+        auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
+        auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
+        auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
+          if (!t)
+            return t;
+          auto type = cast<RankedTensorType>(t.getType());
+          SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+          SmallVector<OpFoldResult> sizes, strides(type.getRank(),
+                                                   b.getIndexAttr(1));
+          for (int64_t d = 0; d < type.getRank(); ++d)
+            sizes.push_back(tensor::getMixedSize(b, loc, t, d));
+          offsets[0] = off;
+          sizes[0] = len;
+          return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes,
+                                                strides);
+        };
+        Value xTile = rows(x, r0, rs);
+        Value out = body->getArguments().back();
+        SmallVector<OpFoldResult> offsets = {r0, c0}, sizes = {rs, cs},
+                                  ones(2, b.getIndexAttr(1));
+        Value initTile =
+            tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
+        Value dTile = reduceCols ? rows(data, c0, cs) : data;
+        Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
+        Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
+        Value tile = productTile(xTile, w, dTile, sTile, zTile, reduceCols,
+                                 initTile);
+        auto term = cast<scf::InParallelOp>(body->getTerminator());
+        b.setInsertionPointToStart(term.getBody());
+        tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets,
+                                              sizes, ones);
+  }
+  return forall.getResult(0);
+}
+
+/// One tile of `product`: a generic over (rows, outputs, reduction) that
+/// reads W in its storage form.
+Value Lowering::productTile(Value x, const WeightView &w, Value data,
+                            Value scales, Value zps, bool reduceCols,
+                            Value init) {
+  MLIRContext *ctx = b.getContext();
   QuantAttr q = w.quant;
   bool integer = q && (q.getStorage() == QuantStorage::i4 ||
                        q.getStorage() == QuantStorage::i8);
   bool nibbles = q && q.getStorage() == QuantStorage::i4;
-  int64_t cols = w.logical.getShape().back();
   int64_t group = q ? q.getGroupSize() : 0;
 
   AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
@@ -409,7 +490,6 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
     }
   }
   maps.push_back(AffineMap::get(3, 0, {d0, d1}, ctx));
-  (void)cols;
   bool symmetric = !zps;
   int64_t bits = nibbles ? 4 : 8;
   bool highFirst = q && q.getPacking() == NibbleOrder::high_nibble_first;
