@@ -209,7 +209,9 @@ def compare(got, want, elem):
             return "non-finite values differ"
         if want[finite].size:
             err = rel_l2(got[finite], want[finite])
-            if not err <= 1e-5:
+            # bfloat16 results: one bf16 ulp (ONNX 1.12's data truncate
+            # float to bfloat16, onnxruntime and we round to nearest even).
+            if not err <= (2.0 ** -7 if elem == "bf16" else 1e-5):
                 return f"rel L2 {err:.3g}"
         return None
     if not np.array_equal(got, want.astype(got.dtype)):
@@ -232,11 +234,29 @@ def check(name):
             outputs = run_compiled(so, sig, inputs)
             for i, (got, want, result) in enumerate(zip(outputs, expected, sig[1])):
                 why = compare(got, want, result[1])
+                if why and result[1].startswith("f"):
+                    # A few stored outputs are less accurate than float32
+                    # (the window functions); onnxruntime decides.
+                    ort = onnxruntime_outputs(name, inputs)
+                    if ort is not None and not compare(got, ort[i], result[1]):
+                        why = None
                 if why:
                     return f"output {i}: {why}"
             return None
 
         return isolated(execute)
+
+
+def onnxruntime_outputs(name, inputs):
+    """onnxruntime's outputs for the test's model and inputs, or None."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(os.path.join(DATA, name, "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    feed = {i.name: v for i, v in zip(session.get_inputs(), inputs)}
+    return session.run(None, feed)
 
 
 def isolated(fn):

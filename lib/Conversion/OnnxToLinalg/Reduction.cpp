@@ -38,6 +38,15 @@ SmallVector<OpFoldResult> keptSizes(Emitter &e, Value input,
 
 using PreFn = function_ref<Value(OpBuilder &, Location, Value, ValueRange)>;
 
+/// The type float sums accumulate in: f32 in f64, f16 and bf16 in f32.
+Type accumulatorType(Type type) {
+  if (type.isF32())
+    return Float64Type::get(type.getContext());
+  if (type.isF16() || type.isBF16())
+    return Float32Type::get(type.getContext());
+  return type;
+}
+
 /// `input` reduced over `axes` (sorted, dropped from the result) by `how`
 /// in `accType`, each element mapped by `pre(x, extras)` first, where
 /// `extras` are tensors of the result's shape read at the same position.
@@ -199,12 +208,21 @@ Lowered lowerReduce(OpBuilder &b, Operation *op, Combine how, bool mean) {
   if (!*axes)
     return Values{data};
   Type type = elementType(data);
-  Value r = reduce(e, data, **axes, how, type, {}, nullptr);
-  if (mean) {
-    Value n = countOf(e, data, **axes, type);
+  // Float sums accumulate in a wider type (f32 in f64, f16/bf16 in f32).
+  Type acc = how == Combine::Add ? accumulatorType(type) : type;
+  auto widen = [&](OpBuilder &nb, Location l, Value x, ValueRange) {
+    return castScalar(nb, l, x, type, acc);
+  };
+  Value r = reduce(e, data, **axes, how, acc, {},
+                   acc == type ? PreFn() : PreFn(widen));
+  if (mean || acc != type) {
+    Value n = mean ? countOf(e, data, **axes, acc) : Value();
     r = e.broadcastGeneric(e.sizes(r), type, r,
                            [&](OpBuilder &nb, Location l, ValueRange args) {
-                             return divide(nb, l, type, args[0], n);
+                             Value v = args[0];
+                             if (n)
+                               v = divide(nb, l, acc, v, n);
+                             return castScalar(nb, l, v, acc, type);
                            });
   }
   if (keepdims)
@@ -361,12 +379,19 @@ Lowered lowerSoftmax(OpBuilder &b, Operation *op, bool log) {
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> axes{*axis};
   Value max = reduce(e, x, axes, Combine::Max, type, {}, nullptr);
-  // sum(exp(x - max)).
-  Value sum = reduce(e, x, axes, Combine::Add, type, max,
-                     [](OpBuilder &nb, Location l, Value v, ValueRange m) {
+  // sum(exp(x - max)), accumulated wide and rounded back.
+  Type acc = accumulatorType(type);
+  Value sum = reduce(e, x, axes, Combine::Add, acc, max,
+                     [&](OpBuilder &nb, Location l, Value v, ValueRange m) {
                        Value d = arith::SubFOp::create(nb, l, v, m[0]);
-                       return math::ExpOp::create(nb, l, d).getResult();
+                       Value ex = math::ExpOp::create(nb, l, d);
+                       return castScalar(nb, l, ex, type, acc);
                      });
+  if (acc != type)
+    sum = e.broadcastGeneric(e.sizes(sum), type, sum,
+                             [&](OpBuilder &nb, Location l, ValueRange args) {
+                               return castScalar(nb, l, args[0], acc, type);
+                             });
   AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
   AffineMap kept = keptMap(ctx, rank, axes);
   Value init = e.empty(e.sizes(x), type);
@@ -403,33 +428,41 @@ Lowered lowerLayerNorm(OpBuilder &b, onnx::LayerNormalizationOp op) {
   SmallVector<int64_t> axes;
   for (int64_t d = *axis; d < rank; ++d)
     axes.push_back(d);
-  Value n = countOf(e, x, axes, stash);
-  auto toStash = [&](OpBuilder &nb, Location l, Value v, ValueRange) {
-    return castScalar(nb, l, v, type, stash);
+  // The statistics accumulate in a type wider than the stash type.
+  Type acc = accumulatorType(stash);
+  Value n = countOf(e, x, axes, acc);
+  auto widen = [&](OpBuilder &nb, Location l, Value v, ValueRange) {
+    return castScalar(nb, l, v, type, acc);
   };
-  Value sum = reduce(e, x, axes, Combine::Add, stash, {}, toStash);
+  Value sum = reduce(e, x, axes, Combine::Add, acc, {}, widen);
   auto sizes = e.sizes(sum);
-  Value mean =
-      e.broadcastGeneric(sizes, stash, sum,
+  Value wideMean =
+      e.broadcastGeneric(sizes, acc, sum,
                          [&](OpBuilder &nb, Location l, ValueRange args) {
                            return arith::DivFOp::create(nb, l, args[0], n)
                                .getResult();
                          });
   Value squares = reduce(
-      e, x, axes, Combine::Add, stash, mean,
+      e, x, axes, Combine::Add, acc, wideMean,
       [&](OpBuilder &nb, Location l, Value v, ValueRange m) {
-        Value d = arith::SubFOp::create(nb, l, castScalar(nb, l, v, type, stash),
-                                        m[0]);
+        Value d =
+            arith::SubFOp::create(nb, l, castScalar(nb, l, v, type, acc), m[0]);
         return arith::MulFOp::create(nb, l, d, d).getResult();
       });
-  Value eps = e.scalar(stash, op.getEpsilon().convertToDouble());
-  Value one = e.scalar(stash, 1);
+  Value eps = e.scalar(acc, op.getEpsilon().convertToDouble());
+  Value one = e.scalar(acc, 1);
+  Value mean =
+      e.broadcastGeneric(sizes, stash, wideMean,
+                         [&](OpBuilder &nb, Location l, ValueRange args) {
+                           return castScalar(nb, l, args[0], acc, stash);
+                         });
   Value invStd = e.broadcastGeneric(
       sizes, stash, squares, [&](OpBuilder &nb, Location l, ValueRange args) {
         Value var = arith::DivFOp::create(nb, l, args[0], n);
         Value s = math::SqrtOp::create(
             nb, l, arith::AddFOp::create(nb, l, var, eps));
-        return arith::DivFOp::create(nb, l, one, s).getResult();
+        return castScalar(nb, l, arith::DivFOp::create(nb, l, one, s), acc,
+                          stash);
       });
   // Y = (x - mean) * invStd * scale + B.
   SmallVector<OpFoldResult> outSizes = e.sizes(x);

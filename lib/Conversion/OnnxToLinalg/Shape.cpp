@@ -136,7 +136,9 @@ Lowered lowerReshape(OpBuilder &b, onnx::ReshapeOp op) {
 Lowered lowerFlatten(OpBuilder &b, onnx::FlattenOp op) {
   Emitter e(b, op.getLoc());
   int64_t rank = rankOf(op.getInput());
-  int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+  int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0)
+    axis += rank;
   if (axis < 0 || axis > rank)
     return nodeError(op) << "axis " << op.getAxis() << " out of range";
   SmallVector<OpFoldResult> sizes = e.sizes(op.getInput());
@@ -304,7 +306,11 @@ Lowered lowerSplit(OpBuilder &b, onnx::SplitOp op) {
     offsets[*axis] = getAsOpFoldResult(offset);
     SmallVector<OpFoldResult> sizes = e.sizes(input);
     sizes[*axis] = getAsOpFoldResult(lengths[i]);
-    if (getConstantIntValue(sizes[*axis]) == 0)
+    // A part of size 0 (possibly at the very end) reads nothing.
+    std::optional<int64_t> staticDim = getConstantIntValue(dim);
+    std::optional<int64_t> staticOffset = getConstantIntValue(offset);
+    if (getConstantIntValue(sizes[*axis]) == 0 ||
+        (staticDim && staticOffset && *staticOffset >= *staticDim))
       results.push_back(e.empty(sizes, elementType(input)));
     else
       results.push_back(tensor::ExtractSliceOp::create(
