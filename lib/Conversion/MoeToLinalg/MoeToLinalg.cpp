@@ -547,9 +547,14 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
                  wv = arith::ExtFOp::create(nb, nl, ft, wv);
                }
                Value acc = args.back();
-               Value prod = arith::MulFOp::create(nb, nl, xv, wv);
+               // Reassociation lets LLVM vectorise the reduction over
+               // the contiguous inner axis.
+               auto fm = arith::FastMathFlags::reassoc |
+                         arith::FastMathFlags::contract;
+               Value prod = arith::MulFOp::create(nb, nl, xv, wv, fm);
                linalg::YieldOp::create(
-                   nb, nl, ValueRange{arith::AddFOp::create(nb, nl, acc, prod)});
+                   nb, nl,
+                   ValueRange{arith::AddFOp::create(nb, nl, acc, prod, fm)});
              })
       .getResult(0);
 }
