@@ -62,3 +62,75 @@ def rel_l2(got, want):
     den = float(np.linalg.norm(want))
     num = float(np.linalg.norm(got - want))
     return num / den if den else num
+
+
+def moe_compile(*args, check=True):
+    return run_tool("moe-compile", *args, check=check)
+
+
+def moe_run(*args, check=True):
+    return run_tool("moe-run", *args, check=check)
+
+
+def _protobuf_fields(data):
+    """The (field number, value) pairs of one protobuf message, in order:
+    varints as int, length-delimited fields as bytes, fixed64/fixed32 as
+    bytes. Enough wire format to read an artifact's manifest without
+    generated code."""
+
+    def varint(i):
+        value = shift = 0
+        while True:
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, i
+
+    fields, i = [], 0
+    while i < len(data):
+        key, i = varint(i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(i)
+        elif wire == 1:
+            value, i = data[i:i + 8], i + 8
+        elif wire == 5:
+            value, i = data[i:i + 4], i + 4
+        elif wire == 2:
+            size, i = varint(i)
+            value, i = data[i:i + size], i + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        fields.append((number, value))
+    return fields
+
+
+def artifact_layout(path):
+    """The header and the manifest's sections and weights of an artifact
+    (docs/artifact.md): ``{"header": {...}, "sections": [...],
+    "weights": [...]}``, each section ``{kind, name, offset, size}`` (kind
+    1 = HOST_CODE, 2 = WEIGHTS; offset from the start of the file), each
+    weight ``{name, section, offset, size, role}`` (offset within its
+    section)."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, version, header_size, m_off, m_size, m_sum, file_size = struct.unpack_from(
+        "<8sIIQQQQ", data, 0)
+    header = {"magic": magic, "format_version": version, "header_size": header_size,
+              "manifest_offset": m_off, "manifest_size": m_size, "file_size": file_size}
+    sections, weights = [], []
+    for number, value in _protobuf_fields(data[m_off:m_off + m_size]):
+        if number == 7:
+            f = dict(_protobuf_fields(value))
+            sections.append({"kind": f.get(1, 0), "name": f.get(2, b"").decode(),
+                             "offset": f.get(3, 0), "size": f.get(4, 0)})
+        elif number == 8:
+            f = dict(_protobuf_fields(value))
+            weights.append({"name": f.get(1, b"").decode(), "section": f.get(4, 0),
+                            "offset": f.get(5, 0), "size": f.get(6, 0),
+                            "role": f.get(10, b"").decode()})
+    return {"header": header, "sections": sections, "weights": weights}
