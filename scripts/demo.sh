@@ -2,7 +2,10 @@
 # The main job on the bundled example: installs what is missing, builds,
 # shows the example MoE layer in the moe dialect, dumps its weights and
 # evaluates it with the float64 reference evaluator, and checks the result
-# against onnxruntime running the same layer as com.microsoft.MoE.
+# against onnxruntime running the same layer as com.microsoft.MoE; compresses
+# it with moe-opt; then compiles the ONNX model with moe-compile (without and
+# with compression), runs both artifacts with moe-run and compares size,
+# error and latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -68,4 +71,45 @@ for setting, what in (("default", "clusters of 4, rank 16, INT4 factors, FP16 ba
           f" (report: {layer['calibration']['output_relative_error']:.2e}, routing agreement"
           f" {layer['calibration']['routing_agreement']['exact_set_match']:.2f})")
 sys.exit(0 if rel(raised, want) <= 1e-5 else 1)
+PY
+
+echo "== compile examples/tiny_moe.onnx with moe-compile, run it with moe-run =="
+tokens=examples/tiny_moe_tokens.npy
+build/bin/moe-compile examples/tiny_moe.onnx -o "$out/tiny_uncompressed.moe" --no-compress
+build/bin/moe-compile examples/tiny_moe.onnx -o "$out/tiny_compressed.moe" \
+  --report="$out/tiny_compressed.json"
+for kind in uncompressed compressed; do
+  build/bin/moe-run "$out/tiny_$kind.moe" --describe > "$out/tiny_$kind.txt"
+  build/bin/moe-run "$out/tiny_$kind.moe" --input tokens="$tokens" \
+    --output output="$out/tiny_$kind.npy" --bench 20 | tail -n 1 > "$out/tiny_$kind.bench.json"
+done
+sed 's/^/  /' "$out/tiny_compressed.txt"
+PYTHONPATH=python python3 - "$out" "$tokens" <<'PY'
+import json, os, re, sys
+import numpy as np
+import onnxruntime as ort
+out, tokens = sys.argv[1], np.load(sys.argv[2])
+rel = lambda a, b: float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b))
+sess = ort.InferenceSession("examples/tiny_moe.onnx", providers=["CPUExecutionProvider"])
+want = sess.run(None, {"tokens": tokens})[0].astype(np.float64)
+layer = json.load(open(f"{out}/tiny_compressed.json"))["layers"][0]
+params = {"uncompressed": layer["params"]["before"]["total"],
+          "compressed": layer["params"]["after"]["total"]}
+stats = {}
+for kind in ("uncompressed", "compressed"):
+    described = open(f"{out}/tiny_{kind}.txt").read()
+    weights = int(re.search(r"^weights: \d+ \((\d+) bytes\)", described, re.M).group(1))
+    bench = json.load(open(f"{out}/tiny_{kind}.bench.json"))
+    stats[kind] = (weights, bench, np.load(f"{out}/tiny_{kind}.npy"))
+    print(f"{kind:>12}: {params[kind]} parameters, weights {weights} bytes"
+          f" (artifact {os.path.getsize(f'{out}/tiny_{kind}.moe')} bytes);"
+          f" {bench['tokens']} tokens in {bench['median_ms']:.3f} ms median"
+          f" (p90 {bench['p90_ms']:.3f} ms, {bench['tokens_per_s']:.0f} tokens/s, 20 runs)")
+(w0, _, y0), (w1, _, y1) = stats["uncompressed"], stats["compressed"]
+print(f"weight bytes {w0} -> {w1}: {w0 / w1:.2f}x fewer;"
+      f" parameters {params['uncompressed']} -> {params['compressed']}"
+      f" ({params['uncompressed'] / params['compressed']:.2f}x)")
+print(f"uncompressed moe-run vs onnxruntime: rel L2 {rel(y0, want):.2e}")
+print(f"compressed vs uncompressed moe-run: rel L2 {rel(y1, y0):.2e}")
+sys.exit(0 if rel(y0, want) <= 1e-5 else 1)
 PY
