@@ -83,9 +83,7 @@ int main(int argc, char **argv) {
   }
   if (!rankOpt.empty() && !energy.empty())
     return fail("--energy and --rank exclude each other");
-  if (!calibration.empty())
-    return fail("--calibration is not supported yet: the compiler cannot run "
-                "the uncompressed model on calibration inputs");
+  options.calibration = calibration;
   std::string opts;
   auto add = [&](StringRef key, StringRef value) {
     if (!value.empty())

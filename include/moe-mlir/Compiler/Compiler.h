@@ -26,6 +26,9 @@ struct CompileOptions {
   /// Options of --moe-compress-pipeline, as its pass options spell them
   /// ("clusters=4 rank=16 ..."); empty: the default compression.
   std::string compressOptions;
+  /// Inputs of the model (.npy): the uncompressed model runs on them and
+  /// each layer's input tokens calibrate its compression.
+  std::string calibration;
   /// Report of the compression (JSON), when not empty.
   std::string report;
   /// Calls into the runtime's routing profiler after each layer's routing.

@@ -60,12 +60,16 @@ def ConvertMoeToLinalgPass
     compute each (token, cluster) base product once and each expert's
     residual as `U^T (V x)`; quantised weights are dequantised inside the
     products. With `record-routing`, each layer calls the runtime's
-    `moe_rt_record_routing` hook with its expert choices.
+    `moe_rt_record_routing` hook with its expert choices; with
+    `record-tokens`, `moe_rt_record_tokens` with its input tokens.
   }];
   let options = [
     Option<"recordRouting", "record-routing", "bool", "false",
            "call moe_rt_record_routing(layer, selected, tokens, k) after "
-           "each layer's routing (for moe-run --profile)">
+           "each layer's routing (for moe-run --profile)">,
+    Option<"recordTokens", "record-tokens", "bool", "false",
+           "call moe_rt_record_tokens(layer, tokens, T, H) with each "
+           "layer's input (moe-compile --calibration collects them)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",

@@ -151,10 +151,10 @@ Model modelOf(ClusteredLayerOp op) {
 
 class Lowering {
 public:
-  Lowering(OpBuilder &b, const Model &m, int64_t layerIndex, bool record,
-           func::FuncOp recordHook)
-      : b(b), m(m), loc(m.loc), layerIndex(layerIndex), record(record),
-        recordHook(recordHook) {
+  Lowering(OpBuilder &b, const Model &m, int64_t layerIndex,
+           func::FuncOp routingHook, func::FuncOp tokensHook)
+      : b(b), m(m), loc(m.loc), layerIndex(layerIndex),
+        routingHook(routingHook), tokensHook(tokensHook) {
     f32 = b.getF32Type();
     i64 = b.getI64Type();
     idx = b.getIndexType();
@@ -195,6 +195,17 @@ private:
   }
 
   Value routerLogits();
+  /// hook(layer, data of `t` (rows x cols, row-major), rows, cols).
+  void callHook(func::FuncOp hook, Value t, int64_t cols) {
+    auto type = cast<RankedTensorType>(t.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), t,
+        /*read_only=*/true);
+    Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    func::CallOp::create(b, loc, hook,
+                         ValueRange{cI64(layerIndex), toI64(ptr),
+                                    toI64(tokenCount), cI64(cols)});
+  }
   void routeTokens(Value logits, Value &selected, Value &weights);
   Value product(Value x, const WeightView &w, Value index, Value rowOffset,
                 Value rowCount, bool reduceCols, Value init);
@@ -209,8 +220,7 @@ private:
   const Model &m;
   Location loc;
   int64_t layerIndex;
-  bool record;
-  func::FuncOp recordHook;
+  func::FuncOp routingHook, tokensHook;
   Type f32, i64, idx;
   Value tokenCount;
 };
@@ -739,19 +749,13 @@ FailureOr<Value> Lowering::run() {
   Value zero = cIndex(0), one = cIndex(1);
   int64_t k = m.topK;
 
+  if (tokensHook)
+    callHook(tokensHook, m.tokens, m.hidden);
   Value logits = routerLogits();
   Value selected, weights;
   routeTokens(logits, selected, weights);
-  if (record && recordHook) {
-    Value buffer = bufferization::ToBufferOp::create(
-        b, loc,
-        MemRefType::get({ShapedType::kDynamic, k}, i64), selected,
-        /*read_only=*/true);
-    Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
-    func::CallOp::create(b, loc, recordHook,
-                         ValueRange{cI64(layerIndex), toI64(ptr),
-                                    toI64(tokenCount), cI64(k)});
-  }
+  if (routingHook)
+    callHook(routingHook, selected, k);
 
   // Dispatch. For assignment (t, j): its cluster c, its position within
   // c's token list (a token that picks two experts of one cluster appears
@@ -1072,18 +1076,21 @@ struct ConvertMoeToLinalgPass
       if (isa<LayerOp, ClusteredLayerOp>(op))
         layers.push_back(op);
     });
-    func::FuncOp hook;
-    if (recordRouting && !layers.empty()) {
+    // Hooks take (layer, pointer, rows, columns), all as i64.
+    auto declareHook = [&](bool wanted, StringRef name) -> func::FuncOp {
+      if (!wanted || layers.empty())
+        return {};
+      if (auto f = module.lookupSymbol<func::FuncOp>(name))
+        return f;
       OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
       Type i64 = mb.getI64Type();
-      hook = module.lookupSymbol<func::FuncOp>("moe_rt_record_routing");
-      if (!hook) {
-        hook = func::FuncOp::create(
-            mb, module.getLoc(), "moe_rt_record_routing",
-            mb.getFunctionType({i64, i64, i64, i64}, {}));
-        hook.setPrivate();
-      }
-    }
+      auto f = func::FuncOp::create(mb, module.getLoc(), name,
+                                    mb.getFunctionType({i64, i64, i64, i64}, {}));
+      f.setPrivate();
+      return f;
+    };
+    func::FuncOp hook = declareHook(recordRouting, "moe_rt_record_routing");
+    func::FuncOp tokensHook = declareHook(recordTokens, "moe_rt_record_tokens");
     for (auto [index, op] : llvm::enumerate(layers)) {
       auto tokens = cast<RankedTensorType>(op->getOperand(0).getType());
       if (!tokens.getElementType().isF32()) {
@@ -1102,7 +1109,7 @@ struct ConvertMoeToLinalgPass
                                      : modelOf(cast<ClusteredLayerOp>(op));
       OpBuilder b(op);
       FailureOr<Value> result =
-          Lowering(b, model, index, recordRouting, hook).run();
+          Lowering(b, model, index, hook, tokensHook).run();
       if (failed(result))
         return signalPassFailure();
       op->getResult(0).replaceAllUsesWith(*result);
