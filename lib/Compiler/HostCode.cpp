@@ -6,7 +6,10 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Pass/PassManager.h"
@@ -85,6 +88,44 @@ void copyNonFreshResults(func::FuncOp main) {
       operand.set(copy);
     }
   });
+}
+
+/// memref.expand_shape of a contiguous buffer as a reinterpret_cast with
+/// row-major strides. MLIR 22's expand-strided-metadata crashes on an
+/// expand_shape whose group holds two dynamic sizes (reproducer in
+/// docs/lowering.md); the cast is what it would have produced.
+void expandShapesAsCasts(ModuleOp module) {
+  SmallVector<memref::ExpandShapeOp> ops;
+  module.walk([&](memref::ExpandShapeOp op) {
+    if (op.getSrcType().getLayout().isIdentity() &&
+        op.getResultType().getLayout().isIdentity())
+      ops.push_back(op);
+  });
+  for (memref::ExpandShapeOp op : ops) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    SmallVector<OpFoldResult> sizes = op.getMixedOutputShape();
+    SmallVector<OpFoldResult> strides(sizes.size());
+    OpFoldResult running = b.getIndexAttr(1);
+    for (int64_t d = sizes.size() - 1; d >= 0; --d) {
+      strides[d] = running;
+      std::optional<int64_t> r = getConstantIntValue(running);
+      std::optional<int64_t> s = getConstantIntValue(sizes[d]);
+      if (r && s) {
+        running = b.getIndexAttr(*r * *s);
+      } else {
+        running = arith::MulIOp::create(
+                      b, loc, getValueOrCreateConstantIndexOp(b, loc, running),
+                      getValueOrCreateConstantIndexOp(b, loc, sizes[d]))
+                      .getResult();
+      }
+    }
+    Value cast = memref::ReinterpretCastOp::create(
+        b, loc, op.getResultType(), op.getSrc(), b.getIndexAttr(0), sizes,
+        strides);
+    op.getResult().replaceAllUsesWith(cast);
+    op.erase();
+  }
 }
 
 /// void moe_entry(void **args): args[0] the results area, then one
@@ -189,9 +230,12 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
                                  "scf-forall-to-parallel")) ||
       failed(outlineParallelLoops(module)))
     return failure();
+  if (failed(runPipeline(module, "convert-linalg-to-loops")))
+    return failure();
+  expandShapesAsCasts(module);
   if (failed(runPipeline(
           module,
-          "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
+          "expand-strided-metadata,lower-affine,"
           "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
           "convert-arith-to-llvm,finalize-memref-to-llvm,convert-func-to-llvm,"
           "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts")))

@@ -25,6 +25,8 @@
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 
+#include <functional>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTMOETOLINALGPASS
 #include "moe-mlir/Conversion/Passes.h.inc"
@@ -195,6 +197,11 @@ private:
   }
 
   Value routerLogits();
+  bool hierarchical() const {
+    return m.clusterRouting &&
+           m.clusterRouting.getMode() == ClusterRoutingMode::hierarchical;
+  }
+  SmallVector<Value> keepClusters(Value logits, Value t);
   /// hook(layer, data of `t` (rows x cols, row-major), rows, cols).
   void callHook(func::FuncOp hook, Value t, int64_t cols) {
     auto type = cast<RankedTensorType>(t.getType());
@@ -223,6 +230,7 @@ private:
   func::FuncOp routingHook, tokensHook;
   Type f32, i64, idx;
   Value tokenCount;
+  Value assignTable;
 };
 
 Value Lowering::routerLogits() {
@@ -273,6 +281,22 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
         Value prevIdx = cIndex(-1);
         Value negInf = cF32(-std::numeric_limits<float>::infinity());
         SmallVector<Value> picked, pickedLogit;
+        // Hierarchical routing: stage 1 keeps the best clusters; stage 2
+        // only sees their experts.
+        std::function<Value(Value)> allowed;
+        if (hierarchical()) {
+          SmallVector<Value> kept = keepClusters(logits, t);
+          allowed = [this, kept](Value e) -> Value {
+            Value c = extract(assignTable, {e});
+            Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
+            for (Value k : kept)
+              any = arith::OrIOp::create(
+                  b, loc, any,
+                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, c,
+                                        toI64(k)));
+            return any;
+          };
+        }
         for (int64_t j = 0; j < k; ++j) {
           auto scan = scf::ForOp::create(
               b, loc, zero, numE, one, ValueRange{negInf, cIndex(-1)},
@@ -289,6 +313,9 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
                                           e, prevIdx));
                 Value candidate = arith::OrIOp::create(b, loc, below, tie);
+                if (allowed)
+                  candidate = arith::AndIOp::create(b, loc, candidate,
+                                                    allowed(e));
                 Value none = arith::CmpIOp::create(
                     b, loc, arith::CmpIPredicate::slt, best[1], cIndex(0));
                 Value larger = arith::CmpFOp::create(
@@ -326,6 +353,10 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
                   Value z = extract(logits, {t, e});
                   Value ez = math::ExpOp::create(
                       b, loc, arith::SubFOp::create(b, loc, z, maxZ));
+                  // Stage 2's softmax normalises over the kept experts.
+                  if (allowed)
+                    ez = arith::SelectOp::create(b, loc, allowed(e), ez,
+                                                 cF32(0.0));
                   scf::YieldOp::create(
                       b, loc, ValueRange{arith::AddFOp::create(b, loc, s[0],
                                                                ez)});
@@ -361,6 +392,71 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
       });
   selected = loop.getResult(0);
   weights = loop.getResult(1);
+}
+
+/// Stage 1 of hierarchical routing for token `t`: the scores of the
+/// clusters (log-sum-exp or mean of their members' logits) and the
+/// `clusters_per_token` best, ties to the lower cluster index.
+SmallVector<Value> Lowering::keepClusters(Value logits, Value t) {
+  bool mass = m.clusterRouting.getScore() == ClusterScore::mass;
+  SmallVector<Value> score;
+  for (int64_t c = 0; c < m.clusters; ++c) {
+    SmallVector<Value> z;
+    for (int64_t e = 0; e < m.experts; ++e)
+      if (m.assignment[e] == c)
+        z.push_back(extract(logits, {t, cIndex(e)}));
+    Value acc;
+    if (mass) {
+      Value mx = z[0];
+      for (Value v : ArrayRef<Value>(z).drop_front())
+        mx = arith::MaximumFOp::create(b, loc, mx, v);
+      Value sum = cF32(0.0);
+      for (Value v : z)
+        sum = arith::AddFOp::create(
+            b, loc, sum,
+            math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, v, mx)));
+      acc = arith::AddFOp::create(b, loc, mx, math::LogOp::create(b, loc, sum));
+    } else {
+      acc = cF32(0.0);
+      for (Value v : z)
+        acc = arith::AddFOp::create(b, loc, acc, v);
+      acc = arith::DivFOp::create(b, loc, acc, cF32(double(z.size())));
+    }
+    score.push_back(acc);
+  }
+  // Successive maxima below the previous pick, as for experts; the
+  // clusters are few, so this unrolls.
+  SmallVector<Value> kept;
+  Value prevVal = cF32(std::numeric_limits<float>::infinity());
+  Value prevIdx = cIndex(-1);
+  for (int64_t j = 0; j < m.clusterRouting.getClustersPerToken(); ++j) {
+    Value bestVal = cF32(-std::numeric_limits<float>::infinity());
+    Value bestIdx = cIndex(-1);
+    for (int64_t c = 0; c < m.clusters; ++c) {
+      Value ci = cIndex(c);
+      Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                          score[c], prevVal);
+      Value tie = arith::AndIOp::create(
+          b, loc,
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, score[c],
+                                prevVal),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, ci,
+                                prevIdx));
+      Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         bestIdx, cIndex(0));
+      Value larger = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                           score[c], bestVal);
+      Value take = arith::AndIOp::create(
+          b, loc, arith::OrIOp::create(b, loc, below, tie),
+          arith::OrIOp::create(b, loc, none, larger));
+      bestVal = arith::SelectOp::create(b, loc, take, score[c], bestVal);
+      bestIdx = arith::SelectOp::create(b, loc, take, ci, bestIdx);
+    }
+    kept.push_back(bestIdx);
+    prevVal = bestVal;
+    prevIdx = bestIdx;
+  }
+  return kept;
 }
 
 /// y[n, r] += sum_c x[n, c] W[r, c] (reduceCols) or
@@ -751,6 +847,7 @@ FailureOr<Value> Lowering::run() {
 
   if (tokensHook)
     callHook(tokensHook, m.tokens, m.hidden);
+  assignTable = constI64Table(m.assignment);
   Value logits = routerLogits();
   Value selected, weights;
   routeTokens(logits, selected, weights);
@@ -760,7 +857,7 @@ FailureOr<Value> Lowering::run() {
   // Dispatch. For assignment (t, j): its cluster c, its position within
   // c's token list (a token that picks two experts of one cluster appears
   // once), and its slot within its expert's list.
-  Value assign = constI64Table(m.assignment);
+  Value assign = assignTable;
   Value pairs = arith::MulIOp::create(b, loc, tokenCount, cIndex(k));
   OpFoldResult gSize[] = {b.getIndexAttr(m.clusters + 1)};
   OpFoldResult eSize[] = {b.getIndexAttr(m.experts + 1)};
@@ -1097,12 +1194,6 @@ struct ConvertMoeToLinalgPass
         op->emitError() << op->getName()
                         << ": the CPU lowering takes float32 tokens, got "
                         << tokens.getElementType();
-        return signalPassFailure();
-      }
-      if (auto c = dyn_cast<ClusteredLayerOp>(op);
-          c && c.getClusterRouting().getMode() != ClusterRoutingMode::exact) {
-        op->emitError() << "hierarchical cluster routing has no CPU lowering "
-                           "yet; compile with --routing=exact";
         return signalPassFailure();
       }
       Model model = isa<LayerOp>(op) ? modelOf(cast<LayerOp>(op))
