@@ -1,0 +1,77 @@
+// RUN: moe-opt %s --split-input-file --convert-moe-to-linalg | FileCheck %s
+// RUN: moe-opt %s --split-input-file --convert-moe-to-linalg="record-routing=1 record-tokens=1" | FileCheck %s --check-prefix=HOOKS
+
+// A plain layer: router product, scalar routing loop, dispatch passes,
+// then per expert tiled products with no capacity padding.
+// CHECK-LABEL: func.func @plain
+// CHECK-NOT: moe.layer
+// CHECK: scf.forall
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: arith.mulf {{.*}}fastmath<reassoc,contract>
+// CHECK: scf.for {{.*}}iter_args
+// CHECK: math.exp
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: scf.forall
+// CHECK: tensor.parallel_insert_slice
+// HOOKS: func.func private @moe_rt_record_tokens(i64, i64, i64, i64)
+// HOOKS: func.func private @moe_rt_record_routing(i64, i64, i64, i64)
+// HOOKS-LABEL: func.func @plain
+// HOOKS: call @moe_rt_record_tokens
+// HOOKS: call @moe_rt_record_routing
+func.func @plain(%x: tensor<?x4xf32>, %r: tensor<3x4xf32>, %g: tensor<3x6x4xf32>,
+    %u: tensor<3x6x4xf32>, %d: tensor<3x4x6xf32>) -> tensor<?x4xf32> {
+  %y = moe.layer %x, %r gate %g up %u down %d {
+      activation = #moe.activation<silu>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true>}
+      : (tensor<?x4xf32>, tensor<3x4xf32>, tensor<3x6x4xf32>, tensor<3x6x4xf32>, tensor<3x4x6xf32>) -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
+
+// -----
+
+// Clustered: INT4 codes are unpacked inside the product (shift by 4 on odd
+// columns, mask 15), zero point subtracted, scaled; no dequantised copy.
+// CHECK-LABEL: func.func @clustered_int4
+// CHECK-NOT: moe.quantized_weight
+// CHECK: linalg.generic
+// CHECK: arith.shrui
+// CHECK: arith.andi
+// CHECK: arith.uitofp
+// CHECK: arith.subf
+// CHECK: arith.mulf
+func.func @clustered_int4(%x: tensor<?x4xf32>, %r: tensor<3x4xf32>, %ub: tensor<2x6x4xf32>,
+    %uud: tensor<4x3xi8>, %uus: tensor<4x1xf16>, %uuz: tensor<4x1xi8>, %uv: tensor<4x4xf32>,
+    %db: tensor<2x4x6xf32>, %du: tensor<3x4xf32>, %dv: tensor<3x6xf32>) -> tensor<?x4xf32> {
+  %uu = moe.quantized_weight %uud scales %uus zero_points %uuz : (tensor<4x3xi8>, tensor<4x1xf16>, tensor<4x1xi8>)
+      -> tensor<4x6xf32, #moe.quant<storage = i4, group_size = 6, symmetric = false, scale_type = f16, zero_point_type = i8>>
+  %y = moe.clustered_layer %x, %r up %ub, %uu, %uv down %db, %du, %dv {
+      activation = #moe.activation<relu>, assignment = array<i64: 0, 1, 0>,
+      cluster_routing = #moe.cluster_routing<mode = exact>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true>,
+      up_ranks = array<i64: 2, 2, 0>, down_ranks = array<i64: 1, 0, 2>}
+      : (tensor<?x4xf32>, tensor<3x4xf32>, tensor<2x6x4xf32>,
+         tensor<4x6xf32, #moe.quant<storage = i4, group_size = 6, symmetric = false, scale_type = f16, zero_point_type = i8>>,
+         tensor<4x4xf32>, tensor<2x4x6xf32>, tensor<3x4xf32>, tensor<3x6xf32>) -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
+
+// -----
+
+// Hierarchical: stage 1 scores clusters by the log-sum-exp of their
+// members' logits (math.log after the sum of exps).
+// CHECK-LABEL: func.func @hierarchical
+// CHECK: math.exp
+// CHECK: math.log
+func.func @hierarchical(%x: tensor<?x4xf32>, %r: tensor<4x4xf32>,
+    %ub: tensor<2x6x4xf32>, %uu: tensor<0x6xf32>, %uv: tensor<0x4xf32>,
+    %db: tensor<2x4x6xf32>, %du: tensor<0x4xf32>, %dv: tensor<0x6xf32>) -> tensor<?x4xf32> {
+  %y = moe.clustered_layer %x, %r up %ub, %uu, %uv down %db, %du, %dv {
+      activation = #moe.activation<gelu>, assignment = array<i64: 0, 0, 1, 1>,
+      cluster_routing = #moe.cluster_routing<mode = hierarchical, clusters_per_token = 1, score = mass>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = false>,
+      up_ranks = array<i64: 0, 0, 0, 0>, down_ranks = array<i64: 0, 0, 0, 0>}
+      : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<2x6x4xf32>, tensor<0x6xf32>, tensor<0x4xf32>,
+         tensor<2x4x6xf32>, tensor<0x4xf32>, tensor<0x6xf32>) -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
