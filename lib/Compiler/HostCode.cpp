@@ -4,6 +4,8 @@
 #include "moe-mlir/Compiler/ParallelRuntime.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -128,6 +130,43 @@ void expandShapesAsCasts(ModuleOp module) {
   }
 }
 
+/// cf.assert would abort the whole process; instead a failed check calls
+/// the runtime's moe_rt_fail(message), which makes moe_run return an error.
+void assertsToRuntimeFailures(ModuleOp module) {
+  SmallVector<cf::AssertOp> asserts;
+  module.walk([&](cf::AssertOp op) { asserts.push_back(op); });
+  if (asserts.empty())
+    return;
+  MLIRContext *ctx = module.getContext();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+  auto hook = module.lookupSymbol<func::FuncOp>("moe_rt_fail");
+  if (!hook) {
+    hook = func::FuncOp::create(top, module.getLoc(), "moe_rt_fail",
+                                top.getFunctionType({ptr}, {}));
+    hook.setPrivate();
+  }
+  for (auto [i, op] : llvm::enumerate(asserts)) {
+    std::string text = op.getMsg().str();
+    text.push_back('\0');
+    auto type = LLVM::LLVMArrayType::get(IntegerType::get(ctx, 8), text.size());
+    std::string name = "moe_check_message_" + std::to_string(i);
+    LLVM::GlobalOp::create(top, op.getLoc(), type, /*isConstant=*/true,
+                           LLVM::Linkage::Internal, name,
+                           top.getStringAttr(text));
+    OpBuilder b(op);
+    Value bad = arith::XOrIOp::create(
+        b, op.getLoc(), op.getArg(),
+        arith::ConstantIntOp::create(b, op.getLoc(), 1, 1));
+    scf::IfOp::create(b, op.getLoc(), bad, [&](OpBuilder &tb, Location l) {
+      Value msg = LLVM::AddressOfOp::create(tb, l, ptr, name);
+      func::CallOp::create(tb, l, hook, ValueRange{msg});
+      scf::YieldOp::create(tb, l);
+    });
+    op.erase();
+  }
+}
+
 /// void moe_entry(void **args): args[0] the results area, then one
 /// descriptor pointer per argument of main_graph.
 LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
@@ -219,6 +258,7 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
                   "function-boundary-type-conversion=identity-layout-map}")))
     return failure();
   copyNonFreshResults(main);
+  assertsToRuntimeFailures(module);
   // The ONNX names are in the manifest; LLVM has no use for them.
   for (unsigned i = 0; i < main.getNumArguments(); ++i)
     main.setArgAttrs(i, ArrayRef<NamedAttribute>{});

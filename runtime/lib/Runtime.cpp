@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csetjmp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -402,6 +404,10 @@ void putPointer(int64_t *word, const void *p) {
   std::memcpy(word, &p, sizeof(void *));
 }
 
+// Where moe_rt_fail returns to: the innermost moe_run on this thread.
+thread_local std::jmp_buf *failJump = nullptr;
+thread_local std::string failMessage;
+
 void *getPointer(const int64_t *word) {
   void *p;
   std::memcpy(&p, word, sizeof(void *));
@@ -509,7 +515,19 @@ int run(moe_model *m, const moe_tensor *inputs, size_t nInputs,
                         : maxThreads();
   context.profile = options.profile;
   const RunContext *saved = setCurrentRun(&context);
+  // A check inside the compiled code that fails (moe_rt_fail) jumps back
+  // here: the run fails with its message instead of ending the process.
+  // What the code had allocated by then is lost.
+  std::jmp_buf jump;
+  std::jmp_buf *savedJump = failJump;
+  failJump = &jump;
+  if (setjmp(jump) != 0) {
+    failJump = savedJump;
+    setCurrentRun(saved);
+    return setError("the model failed while running: " + failMessage);
+  }
   m->entry(args.data());
+  failJump = savedJump;
   setCurrentRun(saved);
 
   // Take over the outputs: check each shape, then adopt or copy.
@@ -670,6 +688,19 @@ const char *moe_model_isa_level(const moe_model *m) {
 }
 const char *moe_model_cpu_features(const moe_model *m) {
   return m ? m->features.c_str() : "";
+}
+
+extern "C" void moe_rt_fail(const char *message) {
+  using moe::rt::failJump;
+  using moe::rt::failMessage;
+  if (!failJump) {
+    // Not on a thread running moe_run (a pool worker): nothing to return
+    // to safely.
+    std::fprintf(stderr, "moe runtime: fatal: %s\n", message);
+    std::abort();
+  }
+  failMessage = message;
+  std::longjmp(*failJump, 1);
 }
 
 int moe_run(moe_model *model, const moe_tensor *inputs, size_t n_inputs,

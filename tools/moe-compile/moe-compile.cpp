@@ -102,6 +102,8 @@ int main(int argc, char **argv) {
   mlir::moe::registerCompilerDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // A diagnostic names the node; the whole module after it helps nobody.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   if (failed(mlir::moe::compileModel(context, input, output, options,

@@ -150,6 +150,11 @@ MOE_RT_API void moe_rt_parallel_for(int64_t n,
                                                  void *ctx),
                                     void *ctx);
 
+/* A check in the compiled code failed (a data-dependent shape that does
+ * not fit, say): moe_run returns -1 with `message` in moe_last_error().
+ * Does not return. */
+MOE_RT_API void moe_rt_fail(const char *message);
+
 #ifdef __cplusplus
 }
 #endif
