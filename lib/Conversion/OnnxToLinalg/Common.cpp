@@ -2,6 +2,9 @@
 
 #include "Common.h"
 
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/IR/Matchers.h"
+
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -239,6 +242,12 @@ Value Emitter::wrapNegative(Value position, Value size) {
   return select(negative, add(position, size), position);
 }
 
+void Emitter::check(Value cond, const Twine &message) {
+  if (matchPattern(cond, m_One()))
+    return;
+  cf::AssertOp::create(b, loc, cond, message.str());
+}
+
 //===----------------------------------------------------------------------===//
 // Emitter: scalars
 //===----------------------------------------------------------------------===//
@@ -364,32 +373,71 @@ Value Emitter::i64Vector(ArrayRef<OpFoldResult> values) {
   return tensor::FromElementsOp::create(b, loc, type, elements);
 }
 
+/// A tensor of `shape` (all 1s) holding the only element of `source`:
+/// rank-0 views as from_elements (memref views of rank 0 trip
+/// expand-strided-metadata).
+static Value singleElement(Emitter &e, Value source, ArrayRef<int64_t> shape) {
+  RankedTensorType type = rankedType(source);
+  SmallVector<Value> zeros(type.getRank(), e.index(0));
+  Value element = tensor::ExtractOp::create(e.b, e.loc, source, zeros);
+  return tensor::FromElementsOp::create(
+      e.b, e.loc, RankedTensorType::get(shape, type.getElementType()),
+      element);
+}
+
 /// Reassociation groups that turn `wide` (the longer shape) into `narrow`
-/// by merging neighbours, when they provably do: the static sizes of each
-/// group multiply to the narrow size, and a group with a dynamic size
-/// meets a dynamic narrow size. At most one dynamic size on each side, so
-/// that the grouping is unique up to size-1 dimensions.
+/// by merging neighbours, when they provably do. `narrow` may have one
+/// dynamic size: the static sizes before it take the leading dims of
+/// `wide` (static, multiplying to them), those after it the trailing ones,
+/// and it gets what is left between (where every dynamic dim of `wide`
+/// must be); equal element counts make that group right. Without a
+/// dynamic size, `wide` must be static and trailing 1s join the last group.
 static std::optional<SmallVector<ReassociationIndices>>
 regroup(ArrayRef<int64_t> wide, ArrayRef<int64_t> narrow) {
-  if (llvm::count_if(wide, ShapedType::isDynamic) > 1 ||
-      llvm::count_if(narrow, ShapedType::isDynamic) > 1)
+  int64_t n = static_cast<int64_t>(narrow.size());
+  int64_t lo = 0, hi = static_cast<int64_t>(wide.size());
+  if (llvm::count_if(narrow, ShapedType::isDynamic) > 1 ||
+      llvm::is_contained(narrow, 0) || llvm::is_contained(wide, 0))
     return std::nullopt;
-  std::optional<SmallVector<ReassociationIndices>> groups =
-      getReassociationIndicesForCollapse(wide, narrow);
-  if (!groups || groups->size() != narrow.size())
-    return std::nullopt;
-  for (auto [group, size] : llvm::zip(*groups, narrow)) {
+  SmallVector<ReassociationIndices> groups(n);
+  // Takes dims from one end of [lo, hi) until their product is narrow[j].
+  auto take = [&](int64_t j, bool fromLeft) {
     int64_t product = 1;
-    bool dynamic = false;
-    for (int64_t i : group) {
+    do {
+      if (lo >= hi)
+        return false;
+      int64_t i = fromLeft ? lo++ : --hi;
       if (ShapedType::isDynamic(wide[i]))
-        dynamic = true;
+        return false;
+      product *= wide[i];
+      if (fromLeft)
+        groups[j].push_back(i);
       else
-        product *= wide[i];
-    }
-    if (dynamic != ShapedType::isDynamic(size) || (!dynamic && product != size))
+        groups[j].insert(groups[j].begin(), i);
+    } while (product < narrow[j]);
+    return product == narrow[j];
+  };
+  auto dynamicAt = llvm::find_if(narrow, ShapedType::isDynamic);
+  int64_t k = dynamicAt == narrow.end() ? n : dynamicAt - narrow.begin();
+  for (int64_t j = 0; j < k; ++j)
+    if (!take(j, true))
       return std::nullopt;
+  for (int64_t j = n - 1; j > k; --j)
+    if (!take(j, false))
+      return std::nullopt;
+  if (k == n) {
+    // Leftover dims must be 1s.
+    for (int64_t i = lo; i < hi; ++i) {
+      if (wide[i] != 1 || n == 0)
+        return std::nullopt;
+      groups[n - 1].push_back(i);
+    }
+    return groups;
   }
+  if (lo >= hi)
+    return std::nullopt;
+  for (int64_t i = lo; i < hi; ++i)
+    groups[k].push_back(i);
   return groups;
 }
 
@@ -407,23 +455,52 @@ Value Emitter::reshape(Value source, ArrayRef<OpFoldResult> sizes) {
   if (from == ArrayRef<int64_t>(shape) && !llvm::is_contained(shape,
                                                              ShapedType::kDynamic))
     return source;
+  if ((shape.empty() || from.empty()) &&
+      llvm::all_of(shape, [](int64_t s) { return s == 1; }))
+    return singleElement(*this, source, shape);
   if (shape.size() < from.size()) {
     if (auto groups = regroup(from, shape))
-      return tensor::CollapseShapeOp::create(b, loc, resultType, source,
-                                             *groups);
+      return tensor::CollapseShapeOp::create(b, loc, source, *groups);
   } else if (shape.size() > from.size()) {
     if (auto groups = regroup(shape, from))
-      return tensor::ExpandShapeOp::create(b, loc, resultType, source, *groups,
-                                           target);
+      return expand(source, *groups, target);
   }
+  return reshapeWithShape(source, target);
+}
+
+Value Emitter::reshapeWithShape(Value source, ArrayRef<OpFoldResult> sizes) {
+  SmallVector<OpFoldResult> target = foldSizes(b, sizes);
+  SmallVector<int64_t> shape;
   SmallVector<Value> elements;
-  for (OpFoldResult s : target)
+  for (OpFoldResult s : target) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    shape.push_back(c ? *c : ShapedType::kDynamic);
     elements.push_back(getValueOrCreateConstantIndexOp(b, loc, s));
+  }
+  auto resultType = RankedTensorType::get(shape, elementType(source));
   auto shapeType = RankedTensorType::get({static_cast<int64_t>(shape.size())},
                                          b.getIndexType());
   Value shapeTensor =
       tensor::FromElementsOp::create(b, loc, shapeType, elements);
   return tensor::ReshapeOp::create(b, loc, resultType, source, shapeTensor);
+}
+
+Value Emitter::expand(Value source, ArrayRef<ReassociationIndices> groups,
+                      ArrayRef<OpFoldResult> sizes) {
+  SmallVector<OpFoldResult> target = foldSizes(b, sizes);
+  SmallVector<int64_t> shape;
+  for (OpFoldResult s : target) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    shape.push_back(c ? *c : ShapedType::kDynamic);
+  }
+  for (const ReassociationIndices &group : groups)
+    if (llvm::count_if(group, [&](int64_t i) {
+          return ShapedType::isDynamic(shape[i]);
+        }) > 1)
+      return reshapeWithShape(source, target);
+  auto resultType = RankedTensorType::get(shape, elementType(source));
+  return tensor::ExpandShapeOp::create(b, loc, resultType, source, groups,
+                                       target);
 }
 
 /// Groups for inserting (or removing) the size-1 dimensions `units` of a
@@ -453,6 +530,9 @@ Value Emitter::expandUnitDims(Value source, ArrayRef<int64_t> axes) {
   if (axes.empty())
     return source;
   RankedTensorType type = rankedType(source);
+  if (type.getRank() == 0)
+    return singleElement(*this, source,
+                         SmallVector<int64_t>(axes.size(), 1));
   int64_t rank = type.getRank() + static_cast<int64_t>(axes.size());
   SmallVector<OpFoldResult> in = sizes(source), out;
   SmallVector<int64_t> shape;
@@ -479,7 +559,9 @@ Value Emitter::collapseUnitDims(Value source, ArrayRef<int64_t> axes) {
       out.push_back(in[i]);
   bool dynamicUnit = llvm::any_of(
       axes, [&](int64_t a) { return type.isDynamicDim(a); });
-  if (dynamicUnit || out.empty())
+  if (out.empty())
+    return singleElement(*this, source, {});
+  if (dynamicUnit)
     return reshape(source, out);
   SmallVector<int64_t> shape;
   for (int64_t i = 0; i < type.getRank(); ++i)

@@ -89,6 +89,10 @@ struct Emitter {
   /// negative indices (index values).
   Value wrapNegative(Value position, Value size);
 
+  /// A run-time check (cf.assert) that `cond` holds, unless it folds to
+  /// true; `message` says what failed.
+  void check(Value cond, const Twine &message);
+
   // Scalars of element types.
   /// `v` as a constant of the (signless view of) `type`: float, int, i1.
   Value scalar(Type type, double v);
@@ -120,6 +124,14 @@ struct Emitter {
   /// tensor.expand_shape or collapse_shape when `sizes` provably regroup
   /// the dimensions, else tensor.reshape with a shape operand.
   Value reshape(Value source, ArrayRef<OpFoldResult> sizes);
+  /// `source` expanded by `groups` into `sizes`: tensor.expand_shape, or
+  /// tensor.reshape when a group has more than one dynamic size
+  /// (expand-strided-metadata in MLIR 22 crashes on those memref views).
+  Value expand(Value source, ArrayRef<ReassociationIndices> groups,
+               ArrayRef<OpFoldResult> sizes);
+  /// tensor.reshape of `source` to `sizes` (a shape operand built from
+  /// them).
+  Value reshapeWithShape(Value source, ArrayRef<OpFoldResult> sizes);
   /// Inserts size-1 dimensions at `axes` (sorted positions in the result).
   Value expandUnitDims(Value source, ArrayRef<int64_t> axes);
   /// Removes the size-1 dimensions `axes` (sorted).

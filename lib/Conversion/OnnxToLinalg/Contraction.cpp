@@ -64,11 +64,13 @@ Lowered lowerMatMul(OpBuilder &b, onnx::MatMulOp op) {
   int64_t ra = aType.getRank(), rb = bType.getRank();
   if (ra == 0 || rb == 0)
     return nodeError(op) << "operands must have rank 1 or more";
-  if (ra == 2 && rb == 2) {
+  // Named ops compute on signless types only.
+  bool named = !isUnsignedInt(type);
+  if (ra == 2 && rb == 2 && named) {
     Value init = zeros(e, {e.dim(lhs, 0), e.dim(rhs, 1)}, type);
     return Values{matmul2D(e, lhs, rhs, init)};
   }
-  if (ra > 2 && rb == 2) {
+  if (ra > 2 && rb == 2 && named) {
     // (..., M, K) x (K, N): collapse the rows.
     SmallVector<OpFoldResult> lead = e.sizes(lhs);
     lead.pop_back();
@@ -78,11 +80,8 @@ Lowered lowerMatMul(OpBuilder &b, onnx::MatMulOp op) {
     Value init = zeros(e, {e.dim(flat, 0), e.dim(rhs, 1)}, type);
     Value product = matmul2D(e, flat, rhs, init);
     SmallVector<OpFoldResult> out(lead);
-    out.push_back(e.dim(rhs, 1));
-    SmallVector<int64_t> shape(aType.getShape().drop_back());
-    shape.push_back(bType.getDimSize(1));
-    return Values{tensor::ExpandShapeOp::create(
-        b, e.loc, RankedTensorType::get(shape, type), product, groups, out)};
+    out.push_back(getAsOpFoldResult(e.dim(rhs, 1)));
+    return Values{e.expand(product, groups, out)};
   }
   // General numpy.matmul: batch dims broadcast; 1-D operands lose m or n.
   bool vecA = ra == 1, vecB = rb == 1;
@@ -105,7 +104,8 @@ Lowered lowerMatMul(OpBuilder &b, onnx::MatMulOp op) {
     }
     outSizes.push_back(size);
   }
-  if (!vecA && !vecB && ra == 3 && rb == 3 && aType.getDimSize(0) != 1 &&
+  if (named && !vecA && !vecB && ra == 3 && rb == 3 &&
+      aType.getDimSize(0) != 1 &&
       bType.getDimSize(0) != 1) {
     Value init =
         zeros(e, {outSizes[0], e.dim(lhs, 1), e.dim(rhs, 2)}, type);
@@ -183,7 +183,7 @@ Lowered lowerGemm(OpBuilder &b, onnx::GemmOp op) {
   else
     init = zeros(e, sizes, type);
   Value product;
-  if (!transA && !transB) {
+  if (!transA && !transB && !isUnsignedInt(type)) {
     product = matmul2D(e, lhs, rhs, init);
   } else {
     MLIRContext *ctx = b.getContext();

@@ -14,6 +14,8 @@
 
 #include "moe-mlir/Conversion/Passes.h"
 
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTONNXTOLINALGPASS
 #include "moe-mlir/Conversion/Passes.h.inc"
@@ -53,6 +55,12 @@ Lowered lowerOp(OpBuilder &b, Operation *op) {
 
 struct ConvertOnnxToLinalgPass
     : public moe::impl::ConvertOnnxToLinalgPassBase<ConvertOnnxToLinalgPass> {
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    // Run-time checks of sizes only values reveal (cf.assert).
+    registry.insert<cf::ControlFlowDialect>();
+  }
+
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {

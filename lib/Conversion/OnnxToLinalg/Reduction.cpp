@@ -352,14 +352,27 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
         offsets[*axis] = p;
         Value cur = tensor::ExtractSliceOp::create(in.b, in.loc, x, offsets,
                                                    sliceSizes, strides);
-        Value sum = in.broadcastGeneric(
-            sliceSizes, type, ValueRange{args[1], cur},
-            [&](OpBuilder &nb, Location l, ValueRange xs) {
-              return combine(nb, l, Combine::Add, type, xs[0], xs[1]);
-            });
-        Value out = exclusive ? args[1] : sum;
-        Value r = tensor::InsertSliceOp::create(in.b, in.loc, out, args[0],
-                                                offsets, sliceSizes, strides);
+        // Exclusive: the sum before this position, stored before the
+        // running sum is updated in place (so that the loop yields buffers
+        // equivalent to its iteration arguments).
+        Value r = args[0];
+        if (exclusive)
+          r = tensor::InsertSliceOp::create(in.b, in.loc, args[1], r, offsets,
+                                            sliceSizes, strides);
+        MLIRContext *ctx = in.b.getContext();
+        SmallVector<AffineMap> maps(2,
+                                    AffineMap::getMultiDimIdentityMap(rank, ctx));
+        SmallVector<utils::IteratorType> iterators(
+            rank, utils::IteratorType::parallel);
+        Value sum = in.generic(cur, args[1], maps, iterators,
+                               [&](OpBuilder &nb, Location l, ValueRange xs) {
+                                 return SmallVector<Value>{combine(
+                                     nb, l, Combine::Add, type, xs[1], xs[0])};
+                               })
+                        .front();
+        if (!exclusive)
+          r = tensor::InsertSliceOp::create(in.b, in.loc, sum, r, offsets,
+                                            sliceSizes, strides);
         return SmallVector<Value>{r, sum};
       });
   return Values{done[0]};

@@ -97,7 +97,32 @@ Lowered lowerReshape(OpBuilder &b, onnx::ReshapeOp op) {
   int64_t inRank = rankOf(data);
   bool allowZero = op.getAllowzero() != 0;
   SmallVector<OpFoldResult> sizes;
-  if (!type.hasStaticShape()) {
+  std::optional<SmallVector<int64_t>> known = knownInts(op.getShape());
+  if (!type.hasStaticShape() && known) {
+    // Shape values known at compile time: 0 copies a size, -1 takes the
+    // rest.
+    Value total = productOf(e, e.sizes(data));
+    Value others = e.index(1);
+    for (auto [i, v] : llvm::enumerate(*known)) {
+      if (v == -1)
+        continue;
+      bool copy = v == 0 && !allowZero && static_cast<int64_t>(i) < inRank;
+      sizes.push_back(copy ? OpFoldResult(e.dim(data, i))
+                           : OpFoldResult(b.getIndexAttr(v)));
+      others = e.mul(others, getValueOrCreateConstantIndexOp(b, e.loc,
+                                                            sizes.back()));
+    }
+    for (auto [i, v] : llvm::enumerate(*known))
+      if (v == -1)
+        sizes.insert(sizes.begin() + i,
+                     e.select(e.cmp(arith::CmpIPredicate::eq, others,
+                                    e.index(0)),
+                              e.index(0),
+                              e.divSI(total, e.maxSI(others, e.index(1)))));
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (!type.isDynamicDim(i))
+        sizes[i] = b.getIndexAttr(type.getDimSize(i));
+  } else if (!type.hasStaticShape()) {
     // Resolve 0 (copy the input's size) and -1 (the rest) at run time.
     Value total = productOf(e, e.sizes(data));
     SmallVector<Value> resolved;
@@ -119,13 +144,17 @@ Lowered lowerReshape(OpBuilder &b, onnx::ReshapeOp op) {
     Value rest = e.select(e.cmp(arith::CmpIPredicate::eq, others, e.index(0)),
                           e.index(0),
                           e.divSI(total, e.maxSI(others, e.index(1))));
+    Value count = e.index(1);
     for (int64_t i = 0; i < type.getRank(); ++i) {
       Value v = resolved[i];
-      sizes.push_back(sizeOr(b, type, i, [&]() -> OpFoldResult {
-        return e.select(e.cmp(arith::CmpIPredicate::eq, v, e.index(-1)), rest,
-                        v);
-      }));
+      Value size =
+          e.select(e.cmp(arith::CmpIPredicate::eq, v, e.index(-1)), rest, v);
+      count = e.mul(count, size);
+      sizes.push_back(
+          sizeOr(b, type, i, [&]() -> OpFoldResult { return size; }));
     }
+    e.check(e.cmp(arith::CmpIPredicate::eq, count, total),
+            describe(op) + ": the shape does not keep the number of elements");
   } else {
     for (int64_t s : type.getShape())
       sizes.push_back(b.getIndexAttr(s));
@@ -288,8 +317,19 @@ Lowered lowerSplit(OpBuilder &b, onnx::SplitOp op) {
         rankedType(op.getSplit()).getDimSize(0) != parts)
       return nodeError(op) << "split must have one entry per output ("
                            << parts << ")";
-    for (int64_t i = 0; i < parts; ++i)
+    Value total = e.index(0);
+    Value nonNegative = e.scalar(b.getI1Type(), 1);
+    for (int64_t i = 0; i < parts; ++i) {
       lengths.push_back(e.extractIndex(op.getSplit(), i));
+      total = e.add(total, lengths.back());
+      nonNegative = b.createOrFold<arith::AndIOp>(
+          e.loc, nonNegative,
+          e.cmp(arith::CmpIPredicate::sge, lengths.back(), e.index(0)));
+    }
+    Value fits = b.createOrFold<arith::AndIOp>(
+        e.loc, nonNegative, e.cmp(arith::CmpIPredicate::eq, total, dim));
+    e.check(fits, describe(op) + ": split sizes do not add up to the size " +
+                      "of axis " + Twine(*axis));
   } else {
     // Equal parts, the last one smaller when uneven.
     Value chunk = e.ceilDivSI(dim, e.index(parts));
