@@ -19,6 +19,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <numeric>
+#include <random>
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOECOMPRESSPIPELINEPASS
@@ -27,6 +28,23 @@ namespace mlir::moe {
 
 using namespace mlir;
 using namespace mlir::moe;
+
+namespace {
+constexpr int64_t kSyntheticTokens = 256;
+
+/// `rows` tokens of `cols` standard normal features, always the same.
+method::Matrix syntheticTokens(int64_t rows, int64_t cols) {
+  method::Matrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.data.resize(rows * cols);
+  std::mt19937_64 rng(0);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float &v : m.data)
+    v = normal(rng);
+  return m;
+}
+} // namespace
 
 namespace {
 struct MoeCompressPipelinePass
@@ -118,17 +136,25 @@ struct MoeCompressPipelinePass
                << op.getHiddenSize();
       tokens = std::move(*loaded);
     }
-    // The original's answers on the calibration tokens, while it exists.
+    // Without calibration the report still states the error against the
+    // original, on standard normal tokens (fixed seed) instead.
+    std::optional<method::Matrix> probe = tokens;
+    bool synthetic = false;
+    if (!probe && !report.empty()) {
+      probe = syntheticTokens(kSyntheticTokens, op.getHiddenSize());
+      synthetic = true;
+    }
+    // The original's answers on those tokens, while it exists.
     std::optional<method::Matrix> originalOut;
     method::Routed originalRouted;
     std::unique_ptr<LayerModel> original;
-    if (tokens) {
+    if (probe) {
       FailureOr<std::unique_ptr<LayerModel>> model = LayerModel::build(op);
       if (failed(model))
         return failure();
       original = std::move(*model);
-      originalOut = original->evaluate(tokens->ref());
-      originalRouted = original->route(tokens->ref());
+      originalOut = original->evaluate(probe->ref());
+      originalRouted = original->route(probe->ref());
     }
     llvm::json::Object paramsBefore = accountParams(op, /*bytes=*/false);
     llvm::json::Object bytesBefore = accountParams(op, /*bytes=*/true);
@@ -139,7 +165,7 @@ struct MoeCompressPipelinePass
     } else {
       FailureOr<ClusterResult> clustered =
           clusterLayer(op, config.cluster, tokens ? &*tokens : nullptr,
-                       original.get());
+                       tokens ? original.get() : nullptr);
       if (failed(clustered))
         return failure();
       recordClustering(op, *clustered);
@@ -163,15 +189,16 @@ struct MoeCompressPipelinePass
       return failure();
 
     std::optional<CalibrationResult> calib;
-    if (tokens) {
+    if (probe) {
       FailureOr<std::unique_ptr<LayerModel>> model =
           LayerModel::build(*layer);
       if (failed(model))
         return failure();
-      method::Matrix out = (*model)->evaluate(tokens->ref());
-      method::Routed routed = (*model)->route(tokens->ref());
+      method::Matrix out = (*model)->evaluate(probe->ref());
+      method::Routed routed = (*model)->route(probe->ref());
       calib = compareOnCalibration(originalRouted, *originalOut, routed, out,
                                    layer->getRouting().getTopK());
+      calib->synthetic = synthetic;
     }
     return layerReport(index, *layer, std::move(paramsBefore),
                        std::move(bytesBefore), stats, calib);

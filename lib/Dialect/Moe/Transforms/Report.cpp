@@ -174,14 +174,14 @@ llvm::json::Object mlir::moe::layerReport(
                                       {"after", std::move(bytesAfter)}};
   entry["compression_ratio"] =
       llvm::json::Object{{"params", ratioParams}, {"bytes", ratioBytes}};
+  entry["calibration"] = nullptr;
   if (calib)
-    entry["calibration"] = llvm::json::Object{
-        {"tokens", calib->tokens},
-        {"routing_agreement",
-         llvm::json::Object{{"exact_set_match", calib->exactSetMatch},
-                            {"mean_overlap", calib->meanOverlap}}},
-        {"output_relative_error", calib->outputRelativeError}};
-  else
-    entry["calibration"] = nullptr;
+    entry[calib->synthetic ? "synthetic_check" : "calibration"] =
+        llvm::json::Object{
+            {"tokens", calib->tokens},
+            {"routing_agreement",
+             llvm::json::Object{{"exact_set_match", calib->exactSetMatch},
+                                {"mean_overlap", calib->meanOverlap}}},
+            {"output_relative_error", calib->outputRelativeError}};
   return entry;
 }

@@ -25,6 +25,8 @@ struct CalibrationResult {
   double exactSetMatch = 0; ///< tokens whose expert set is unchanged
   double meanOverlap = 0;   ///< mean |S ∩ S'| / k over tokens
   double outputRelativeError = 0;
+  /// Measured on synthetic tokens (no calibration was given).
+  bool synthetic = false;
 };
 
 /// Compares the routing and output of a compressed layer with the original
