@@ -86,18 +86,17 @@ def tokens_for(label, rank, hidden, t, batch=1):
 _SESSIONS = {}
 
 
-def ort_outputs(model, feeds):
-    """onnxruntime (CPU, one thread) on ``model`` (a path or a ModelProto):
-    {output name: array}."""
-    key = model if isinstance(model, str) else id(model)
-    if key not in _SESSIONS:
+def ort_outputs(path, feeds):
+    """onnxruntime (CPU, one thread) on the model file ``path`` (one session
+    per path): {output name: array}."""
+    path = str(path)
+    if path not in _SESSIONS:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        src = model if isinstance(model, str) else model.SerializeToString()
-        _SESSIONS[key] = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-    sess = _SESSIONS[key]
+        _SESSIONS[path] = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = _SESSIONS[path]
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, feeds)))
 
@@ -111,6 +110,7 @@ def run_artifact(artifact, feeds, outputs, work, *extra):
         np.save(path, value)
         args += ["--input", f"{name}={path}"]
     for name in outputs:
+        (work / f"out_{name}.npy").unlink(missing_ok=True)  # no stale result
         args += ["--output", f"{name}={work / f'out_{name}.npy'}"]
     proc = moe_run(artifact, *args, *extra)
     return {name: np.load(work / f"out_{name}.npy") for name in outputs}, proc
@@ -298,7 +298,7 @@ def test_random_model_matches_onnxruntime(tmp_path, form, seed, config, extra):
     for t in TOKENS:
         x = tokens_for(f"random{seed}", rank, hidden, t)
         got, _ = run_artifact(artifact, {inp: x}, outs, tmp_path)
-        want = ort_outputs(model, {inp: x})
+        want = ort_outputs(path, {inp: x})
         for out in outs:
             err = rel_l2(got[out], want[out])
             record_error(f"moe-run random {form} model vs onnxruntime", err)
