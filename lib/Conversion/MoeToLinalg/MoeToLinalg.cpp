@@ -581,10 +581,14 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
   AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
              d2 = getAffineDimExpr(2, ctx);
   // W element (r, c): r and c in terms of the loop dims.
-  AffineExpr r = reduceCols ? d1 : d2, c = reduceCols ? d2 : d1;
+  // The innermost loop runs along W's contiguous columns either way:
+  // reduceCols: (rows, outputs, reduction) with a reassociated dot product
+  // inside; otherwise (rows, reduction, outputs), an axpy along the row of
+  // W, which LLVM vectorises as it is.
+  AffineExpr r = d1, c = d2;
   SmallVector<AffineMap> maps;
   SmallVector<Value> inputs = {x, data};
-  maps.push_back(AffineMap::get(3, 0, {d0, d2}, ctx));
+  maps.push_back(AffineMap::get(3, 0, {d0, reduceCols ? d2 : d1}, ctx));
   maps.push_back(AffineMap::get(3, 0, {r, nibbles ? c.floorDiv(2) : c}, ctx));
   AffineExpr g = group > 0 ? c.floorDiv(group) : getAffineConstantExpr(0, ctx);
   if (integer) {
@@ -595,15 +599,18 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
       maps.push_back(AffineMap::get(3, 0, {r, g}, ctx));
     }
   }
-  maps.push_back(AffineMap::get(3, 0, {d0, d1}, ctx));
+  maps.push_back(AffineMap::get(3, 0, {d0, reduceCols ? d1 : d2}, ctx));
   bool symmetric = !zps;
   int64_t bits = nibbles ? 4 : 8;
   bool highFirst = q && q.getPacking() == NibbleOrder::high_nibble_first;
   return linalg::GenericOp::create(
              b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
              maps,
-             {utils::IteratorType::parallel, utils::IteratorType::parallel,
-              utils::IteratorType::reduction},
+             {utils::IteratorType::parallel,
+              reduceCols ? utils::IteratorType::parallel
+                         : utils::IteratorType::reduction,
+              reduceCols ? utils::IteratorType::reduction
+                         : utils::IteratorType::parallel},
              [&](OpBuilder &nb, Location nl, ValueRange args) {
                Value xv = args[0];
                Value wv = args[1];
@@ -613,7 +620,7 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
                  Value byte = arith::ExtUIOp::create(nb, nl, i32, wv);
                  if (nibbles) {
                    Value cIdx = linalg::IndexOp::create(
-                       nb, nl, reduceCols ? 2 : 1);
+                       nb, nl, 2);
                    Value odd = arith::IndexCastOp::create(
                        nb, nl, i32,
                        arith::RemUIOp::create(
