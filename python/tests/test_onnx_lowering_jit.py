@@ -32,9 +32,10 @@ LLVM_LIB = "/usr/lib/llvm-22/lib"
 # The lowering after convert-onnx-to-linalg, to the LLVM dialect.
 RAISE = ["--onnx-shape-inference", "--moe-raise-experts"]
 LOWER_TO_LLVM = [
-    "--convert-onnx-to-linalg", "--canonicalize",
+    "--convert-onnx-to-linalg", "--canonicalize", "--cse",
     "--one-shot-bufferize=bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map",
+    "--cse", "--canonicalize",
     "--llvm-request-c-wrappers",
     "--convert-linalg-to-loops", "--expand-strided-metadata", "--lower-affine",
     "--convert-scf-to-cf", "--arith-expand=include-bf16", "--convert-math-to-llvm",

@@ -328,6 +328,19 @@ Value Emitter::empty(ArrayRef<OpFoldResult> sizes, Type elementType) {
   return tensor::EmptyOp::create(b, loc, foldSizes(b, sizes), elementType);
 }
 
+Value Emitter::allocTensor(ArrayRef<OpFoldResult> sizes, Type elementType) {
+  SmallVector<int64_t> shape;
+  SmallVector<Value> dynamic;
+  for (OpFoldResult s : foldSizes(b, sizes)) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    shape.push_back(c ? *c : ShapedType::kDynamic);
+    if (!c)
+      dynamic.push_back(cast<Value>(s));
+  }
+  return bufferization::AllocTensorOp::create(
+      b, loc, RankedTensorType::get(shape, elementType), dynamic);
+}
+
 Value Emitter::filled(ArrayRef<OpFoldResult> sizes, Type elementType,
                       Value value) {
   Value init = empty(sizes, elementType);
@@ -483,6 +496,22 @@ Value Emitter::reshapeWithShape(Value source, ArrayRef<OpFoldResult> sizes) {
   Value shapeTensor =
       tensor::FromElementsOp::create(b, loc, shapeType, elements);
   return tensor::ReshapeOp::create(b, loc, resultType, source, shapeTensor);
+}
+
+Value Emitter::insertInto(Value source, Value dest,
+                          ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes,
+                          ArrayRef<OpFoldResult> strides) {
+  auto slotType = tensor::ExtractSliceOp::inferCanonicalRankReducedResultType(
+      rankOf(source), rankedType(dest), sizes);
+  Value slot = tensor::ExtractSliceOp::create(b, loc, slotType, dest, offsets,
+                                              sizes, strides);
+  if (slot.getType() != source.getType())
+    source = tensor::CastOp::create(b, loc, slot.getType(), source);
+  Value copied =
+      linalg::CopyOp::create(b, loc, source, slot).getResult(0);
+  return tensor::InsertSliceOp::create(b, loc, copied, dest, offsets, sizes,
+                                       strides);
 }
 
 Value Emitter::expand(Value source, ArrayRef<ReassociationIndices> groups,

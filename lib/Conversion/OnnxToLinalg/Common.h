@@ -21,6 +21,7 @@
 #include "moe-mlir/Dialect/Onnx/IR/Onnx.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -107,6 +108,10 @@ struct Emitter {
   Value dim(Value tensor, int64_t d);
   SmallVector<OpFoldResult> sizes(Value tensor);
   Value empty(ArrayRef<OpFoldResult> sizes, Type elementType);
+  /// A fresh buffer (bufferization.alloc_tensor) for results assembled
+  /// piece by piece (slices, loop-carried inserts): unlike tensor.empty it
+  /// is never merged with another by CSE, which would force copies.
+  Value allocTensor(ArrayRef<OpFoldResult> sizes, Type elementType);
   /// A tensor of `sizes` filled with `value` (a scalar of `elementType` in
   /// its signless form).
   Value filled(ArrayRef<OpFoldResult> sizes, Type elementType, Value value);
@@ -124,6 +129,13 @@ struct Emitter {
   /// tensor.expand_shape or collapse_shape when `sizes` provably regroup
   /// the dimensions, else tensor.reshape with a shape operand.
   Value reshape(Value source, ArrayRef<OpFoldResult> sizes);
+  /// `dest` with `source` written at the slice (offsets, sizes, strides;
+  /// `source` may drop unit dims): a linalg.copy into the extract_slice,
+  /// inserted back, so that bufferization writes in place instead of
+  /// emitting a strided memref.copy (which needs a runtime function).
+  Value insertInto(Value source, Value dest, ArrayRef<OpFoldResult> offsets,
+                   ArrayRef<OpFoldResult> sizes,
+                   ArrayRef<OpFoldResult> strides);
   /// `source` expanded by `groups` into `sizes`: tensor.expand_shape, or
   /// tensor.reshape when a group has more than one dynamic size
   /// (expand-strided-metadata in MLIR 22 crashes on those memref views).

@@ -258,24 +258,34 @@ Lowered lowerScatterND(OpBuilder &b, onnx::ScatterNDOp op) {
                        slice = tensor::ExtractSliceOp::create(
                            nb, in.loc, sliceType, updates, uOffsets, uSizes,
                            uStrides);
-                       if (how) {
-                         auto oldType = tensor::ExtractSliceOp::
-                             inferCanonicalRankReducedResultType(
-                                 rest, rankedType(args[0]), sizes);
-                         Value old = tensor::ExtractSliceOp::create(
-                             nb, in.loc, oldType, args[0], offsets, sizes,
-                             strides);
-                         if (old.getType() != slice.getType())
-                           old = tensor::CastOp::create(nb, in.loc,
-                                                        slice.getType(), old);
-                         slice = in.broadcastGeneric(
-                             in.sizes(slice), type, ValueRange{old, slice},
-                             [&](OpBuilder &bb, Location l, ValueRange xs) {
-                               return combine(bb, l, *how, type, xs[0], xs[1]);
-                             });
-                       }
+                       if (!how)
+                         return SmallVector<Value>{in.insertInto(
+                             slice, args[0], offsets, sizes, strides)};
+                       // Combine in place: the old slice is the output.
+                       auto oldType = tensor::ExtractSliceOp::
+                           inferCanonicalRankReducedResultType(
+                               rest, rankedType(args[0]), sizes);
+                       Value old = tensor::ExtractSliceOp::create(
+                           nb, in.loc, oldType, args[0], offsets, sizes,
+                           strides);
+                       if (old.getType() != slice.getType())
+                         slice = tensor::CastOp::create(nb, in.loc,
+                                                        old.getType(), slice);
+                       MLIRContext *ctx = nb.getContext();
+                       SmallVector<AffineMap> maps(
+                           2, AffineMap::getMultiDimIdentityMap(rest, ctx));
+                       SmallVector<utils::IteratorType> iterators(
+                           rest, utils::IteratorType::parallel);
+                       Value updated =
+                           in.generic(slice, old, maps, iterators,
+                                      [&](OpBuilder &bb, Location l,
+                                          ValueRange xs) {
+                                        return SmallVector<Value>{combine(
+                                            bb, l, *how, type, xs[1], xs[0])};
+                                      })
+                               .front();
                        return SmallVector<Value>{tensor::InsertSliceOp::create(
-                           nb, in.loc, slice, args[0], offsets, sizes,
+                           nb, in.loc, updated, args[0], offsets, sizes,
                            strides)};
                      })
                     .front()};
@@ -354,7 +364,7 @@ Lowered lowerNonZero(OpBuilder &b, onnx::NonZeroOp op) {
                     .front();
   Value n = e.toIndex(e.extract(count, {}));
   Value result =
-      e.empty({b.getIndexAttr(rank), OpFoldResult(n)}, b.getI64Type());
+      e.allocTensor({b.getIndexAttr(rank), OpFoldResult(n)}, b.getI64Type());
   SmallVector<Value> ubs;
   for (int64_t d = 0; d < rank; ++d)
     ubs.push_back(e.dim(x, d));
@@ -433,8 +443,8 @@ Lowered lowerTopK(OpBuilder &b, onnx::TopKOp op) {
                      ? OpFoldResult(k)
                      : OpFoldResult(b.getIndexAttr(
                            valuesType.getDimSize(*axis)));
-  Value values = e.empty(sizes, type);
-  Value indices = e.empty(sizes, b.getI64Type());
+  Value values = e.allocTensor(sizes, type);
+  Value indices = e.allocTensor(sizes, b.getI64Type());
   SmallVector<Value> ubs;
   for (int64_t d = 0; d < rank; ++d)
     if (d != *axis)

@@ -57,8 +57,10 @@ struct ConvertOnnxToLinalgPass
     : public moe::impl::ConvertOnnxToLinalgPassBase<ConvertOnnxToLinalgPass> {
   void getDependentDialects(DialectRegistry &registry) const override {
     Base::getDependentDialects(registry);
-    // Run-time checks of sizes only values reveal (cf.assert).
-    registry.insert<cf::ControlFlowDialect>();
+    // Run-time checks of sizes only values reveal (cf.assert); buffers
+    // assembled piece by piece (bufferization.alloc_tensor).
+    registry.insert<bufferization::BufferizationDialect,
+                    cf::ControlFlowDialect>();
   }
 
   void runOnOperation() override {

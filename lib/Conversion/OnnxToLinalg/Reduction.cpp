@@ -342,7 +342,7 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
   sliceSizes[*axis] = b.getIndexAttr(1);
   Value n = e.dim(x, *axis);
   Value running = e.filled(sliceSizes, type, e.scalar(type, 0));
-  Value result = e.empty(sizes, type);
+  Value result = e.allocTensor(sizes, type);
   SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
   SmallVector<Value> done = e.loops(
       n, ValueRange{result, running},
@@ -357,8 +357,7 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
         // equivalent to its iteration arguments).
         Value r = args[0];
         if (exclusive)
-          r = tensor::InsertSliceOp::create(in.b, in.loc, args[1], r, offsets,
-                                            sliceSizes, strides);
+          r = in.insertInto(args[1], r, offsets, sliceSizes, strides);
         MLIRContext *ctx = in.b.getContext();
         SmallVector<AffineMap> maps(2,
                                     AffineMap::getMultiDimIdentityMap(rank, ctx));
@@ -371,8 +370,7 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
                                })
                         .front();
         if (!exclusive)
-          r = tensor::InsertSliceOp::create(in.b, in.loc, sum, r, offsets,
-                                            sliceSizes, strides);
+          r = in.insertInto(sum, r, offsets, sliceSizes, strides);
         return SmallVector<Value>{r, sum};
       });
   return Values{done[0]};

@@ -288,15 +288,14 @@ Lowered lowerConcat(OpBuilder &b, onnx::ConcatOp op) {
         break;
       }
   }
-  Value result = e.empty(sizes, type.getElementType());
+  Value result = e.allocTensor(sizes, type.getElementType());
   Value offset = e.index(0);
   SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
   for (Value input : op.getInputs()) {
     SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
     offsets[*axis] = getAsOpFoldResult(offset);
     SmallVector<OpFoldResult> inSizes = e.sizes(input);
-    result = tensor::InsertSliceOp::create(b, op.getLoc(), input, result,
-                                           offsets, inSizes, strides);
+    result = e.insertInto(input, result, offsets, inSizes, strides);
     offset = e.add(offset, e.dim(input, *axis));
   }
   return Values{result};

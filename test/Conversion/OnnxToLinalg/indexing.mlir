@@ -39,7 +39,7 @@ func.func @gathers(%d: tensor<5x4xf32>, %i: tensor<?xi64>, %ie: tensor<5x2xi32>,
 
 // ScatterElements (reduction add): a loop per index dimension carrying the
 // result, combining with the element already there. ScatterND (reduction
-// mul): one slice per index tuple, combined by a generic and inserted.
+// mul): one slice per index tuple, combined in place by a generic.
 // CHECK-LABEL: func.func @scatters
 // CHECK-SAME: (%[[D:.+]]: tensor<?x4xf32>, %[[I:.+]]: tensor<?x4xi64>, %[[U:.+]]: tensor<?x4xf32>, %[[NI:.+]]: tensor<2x1xi64>, %[[NU:.+]]: tensor<2x4xf32>)
 // CHECK: scf.for %[[R:.+]] = %c0 to %{{.*}} step %c1 iter_args(%[[A:.+]] = %[[D]]) -> (tensor<?x4xf32>)
@@ -52,7 +52,7 @@ func.func @gathers(%d: tensor<5x4xf32>, %i: tensor<?xi64>, %ie: tensor<5x2xi32>,
 // CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args(%[[S:.+]] = %[[D]])
 // CHECK: %[[UPD:.+]] = tensor.extract_slice %[[NU]][%{{.*}}, 0] [1, 4] [1, 1] : tensor<2x4xf32> to tensor<4xf32>
 // CHECK: %[[CUR:.+]] = tensor.extract_slice %[[S]][%{{.*}}, 0] [1, 4] [1, 1] : tensor<?x4xf32> to tensor<4xf32>
-// CHECK: %[[PROD:.+]] = linalg.generic {{.*}} ins(%[[CUR]], %[[UPD]]
+// CHECK: %[[PROD:.+]] = linalg.generic {{.*}} ins(%[[UPD]] : tensor<4xf32>) outs(%[[CUR]] : tensor<4xf32>)
 // CHECK: arith.mulf
 // CHECK: tensor.insert_slice %[[PROD]] into %[[S]][%{{.*}}, 0] [1, 4] [1, 1]
 func.func @scatters(%d: tensor<?x4xf32>, %i: tensor<?x4xi64>, %u: tensor<?x4xf32>, %ni: tensor<2x1xi64>, %nu: tensor<2x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
@@ -107,7 +107,7 @@ func.func @onehot(%sel: tensor<?x2xi64>) -> tensor<?x2x8xi64> {
 // CHECK: arith.extui
 // CHECK: %[[N:.+]] = tensor.extract %[[COUNT]][]
 // CHECK: %[[NI:.+]] = arith.index_cast %[[N]] : i64 to index
-// CHECK: %[[E:.+]] = tensor.empty(%[[NI]]) : tensor<2x?xi64>
+// CHECK: %[[E:.+]] = bufferization.alloc_tensor(%[[NI]]) : tensor<2x?xi64>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[E]], %{{.*}} = %c0) -> (tensor<2x?xi64>, index)
 // CHECK: scf.for
 // CHECK: scf.if

@@ -117,7 +117,9 @@ func.func @layernorm(%x: tensor<?x8xf32>, %s: tensor<8xf32>, %b: tensor<8xf32>) 
 // CHECK-SAME: (%[[X:.+]]: tensor<?x8xf32>)
 // CHECK: scf.for %[[P:.+]] = %c0 to %c8 step %c1 iter_args(%[[OUT:.+]] = %{{.*}}, %[[RUNNING:.+]] = %{{.*}}) -> (tensor<?x8xf32>, tensor<?x1xf32>)
 // CHECK: %[[CUR:.+]] = tensor.extract_slice %[[X]][0, %[[P]]] [%{{.*}}, 1] [1, 1]
-// CHECK: %[[INS:.+]] = tensor.insert_slice %[[RUNNING]] into %[[OUT]][0, %[[P]]]
+// CHECK: %[[SLOT:.+]] = tensor.extract_slice %[[OUT]][0, %[[P]]]
+// CHECK: %[[COPY:.+]] = linalg.copy ins(%[[RUNNING]] : tensor<?x1xf32>) outs(%[[SLOT]] : tensor<?x1xf32>)
+// CHECK: %[[INS:.+]] = tensor.insert_slice %[[COPY]] into %[[OUT]][0, %[[P]]]
 // CHECK: %[[NEXT:.+]] = linalg.generic {{.*}} ins(%[[CUR]] : tensor<?x1xf32>) outs(%[[RUNNING]] : tensor<?x1xf32>)
 // CHECK: arith.addf
 // CHECK: scf.yield %[[INS]], %[[NEXT]]

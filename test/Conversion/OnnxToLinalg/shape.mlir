@@ -83,8 +83,9 @@ func.func @static_reshape(%x: tensor<2x3x4xf32>, %s: tensor<3xi64>) -> (tensor<2
 // -----
 
 // Squeeze/Unsqueeze are views; Transpose is linalg.transpose; Concat
-// inserts each input at a running offset. Axes known only at run time
-// reshape to the (static) result type.
+// copies each input into its slice of a fresh buffer (linalg.copy into an
+// extract_slice, inserted back: bufferized in place). Axes known only at
+// run time reshape to the (static) result type.
 // CHECK-LABEL: func.func @moves
 // CHECK-SAME: (%[[X:.+]]: tensor<2x1x3xf32>, %[[D:.+]]: tensor<?x4xf32>, %{{.+}}: tensor<1xi64>)
 // CHECK: tensor.collapse_shape %[[X]] {{\[}}[0, 1], [2]] : tensor<2x1x3xf32> into tensor<2x3xf32>
@@ -93,9 +94,13 @@ func.func @static_reshape(%x: tensor<2x3x4xf32>, %s: tensor<3xi64>) -> (tensor<2
 // CHECK: %[[N0:.+]] = tensor.dim %[[D]], %c0
 // CHECK: %[[N1:.+]] = tensor.dim %[[D]], %c0
 // CHECK: %[[N:.+]] = arith.addi %[[N0]], %[[N1]]
-// CHECK: %[[E:.+]] = tensor.empty(%[[N]]) : tensor<?x4xf32>
-// CHECK: %[[I:.+]] = tensor.insert_slice %[[D]] into %[[E]][0, 0]
-// CHECK: tensor.insert_slice %[[D]] into %[[I]][%{{.*}}, 0]
+// CHECK: %[[E:.+]] = bufferization.alloc_tensor(%[[N]]) : tensor<?x4xf32>
+// CHECK: %[[S0:.+]] = tensor.extract_slice %[[E]][0, 0] [%[[M:.+]], 4] [1, 1]
+// CHECK: %[[C0:.+]] = linalg.copy ins(%[[D]] : tensor<?x4xf32>) outs(%[[S0]] : tensor<?x4xf32>)
+// CHECK: %[[I:.+]] = tensor.insert_slice %[[C0]] into %[[E]][0, 0] [%[[M]], 4] [1, 1]
+// CHECK: %[[S1:.+]] = tensor.extract_slice %[[I]][%[[OFF:.+]], 0]
+// CHECK: %[[C1:.+]] = linalg.copy ins(%[[D]] : tensor<?x4xf32>) outs(%[[S1]] : tensor<?x4xf32>)
+// CHECK: tensor.insert_slice %[[C1]] into %[[I]][%[[OFF]], 0]
 // CHECK: tensor.collapse_shape %[[X]] {{\[}}[0], [1, 2]] : tensor<2x1x3xf32> into tensor<2x3xf32>
 func.func @moves(%x: tensor<2x1x3xf32>, %d: tensor<?x4xf32>, %ax: tensor<1xi64>) -> (tensor<2x3xf32>, tensor<1x2x1x3xf32>, tensor<3x2x1xf32>, tensor<?x4xf32>, tensor<2x3xf32>) {
   %a = "onnx.Constant"() {value = dense<[1]> : tensor<1xi64>} : () -> tensor<1xi64>
