@@ -8,6 +8,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -167,6 +168,24 @@ void assertsToRuntimeFailures(ModuleOp module) {
   }
 }
 
+/// memref.copy between non-contiguous views lowers to a call of MLIR's
+/// runner library (memrefCopy), which the runtime does not provide: copy
+/// them with loops instead.
+void stridedCopiesAsLoops(ModuleOp module) {
+  SmallVector<memref::CopyOp> copies;
+  module.walk([&](memref::CopyOp op) {
+    auto src = cast<MemRefType>(op.getSource().getType());
+    auto dst = cast<MemRefType>(op.getTarget().getType());
+    if (!src.getLayout().isIdentity() || !dst.getLayout().isIdentity())
+      copies.push_back(op);
+  });
+  for (memref::CopyOp op : copies) {
+    OpBuilder b(op);
+    linalg::CopyOp::create(b, op.getLoc(), op.getSource(), op.getTarget());
+    op.erase();
+  }
+}
+
 /// void moe_entry(void **args): args[0] the results area, then one
 /// descriptor pointer per argument of main_graph.
 LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
@@ -270,14 +289,16 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
                                  "scf-forall-to-parallel")) ||
       failed(outlineParallelLoops(module)))
     return failure();
+  stridedCopiesAsLoops(module);
   if (failed(runPipeline(module, "convert-linalg-to-loops")))
     return failure();
   expandShapesAsCasts(module);
   if (failed(runPipeline(
           module,
-          "expand-strided-metadata,lower-affine,"
+          "convert-vector-to-scf,expand-strided-metadata,lower-affine,"
           "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
-          "convert-arith-to-llvm,finalize-memref-to-llvm,convert-func-to-llvm,"
+          "convert-vector-to-llvm,convert-arith-to-llvm,"
+          "finalize-memref-to-llvm,convert-func-to-llvm,"
           "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts")))
     return failure();
   if (failed(lowerParallelLaunches(module)) ||

@@ -39,14 +39,24 @@ LogicalResult mlir::moe::outlineParallelLoops(ModuleOp module) {
       counts.push_back(count);
       total = arith::MulIOp::create(b, loc, total, count);
     }
-    llvm::SetVector<Value> captured;
-    getUsedValuesDefinedAbove(loop.getRegion(), captured);
+    llvm::SetVector<Value> used, captured;
+    SmallVector<Operation *> constants;
+    getUsedValuesDefinedAbove(loop.getRegion(), used);
     for (Value v : loop.getLowerBound())
-      captured.insert(v);
+      used.insert(v);
     for (Value v : loop.getStep())
-      captured.insert(v);
+      used.insert(v);
     for (Value v : counts)
-      captured.insert(v);
+      used.insert(v);
+    // Constants are rebuilt inside the body (vectors would not fit a slot
+    // anyway); everything else travels as an argument.
+    for (Value v : used) {
+      Operation *def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(def);
+      else
+        captured.insert(v);
+    }
     SmallVector<Type> types = {index, index};
     for (Value v : captured)
       types.push_back(v.getType());
@@ -60,6 +70,8 @@ LogicalResult mlir::moe::outlineParallelLoops(ModuleOp module) {
     for (auto [v, arg] : llvm::zip(captured, entry->getArguments().drop_front(2)))
       map.map(v, arg);
     OpBuilder bb = OpBuilder::atBlockBegin(entry);
+    for (Operation *c : constants)
+      bb.clone(*c, map);
     Value one = arith::ConstantIndexOp::create(bb, loc, 1);
     auto range = scf::ForOp::create(bb, loc, entry->getArgument(0),
                                     entry->getArgument(1), one);

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
@@ -218,6 +219,11 @@ private:
                 Value rowCount, bool reduceCols, Value init);
   Value productTile(Value x, const WeightView &w, Value data, Value scales,
                     Value zps, bool reduceCols, Value init);
+  bool vectorizable(const WeightView &w) const;
+  Value productTileVector(Value x, const WeightView &w, Value data,
+                          Value scales, Value zps, Value init);
+  Value loadWeightVector(const WeightView &w, Value data, Value scales,
+                         Value zps, Value row, Value k);
   Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
   Value addBias(Value acc, Value biasStack, Value expert);
   Value activate(Value g, Value u);
@@ -556,7 +562,10 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
         Value dTile = reduceCols ? rows(data, c0, cs) : data;
         Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
         Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
-        Value tile = productTile(xTile, w, dTile, sTile, zTile, reduceCols,
+        Value tile =
+            reduceCols && vectorizable(w)
+                ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
+                : productTile(xTile, w, dTile, sTile, zTile, reduceCols,
                                  initTile);
         auto term = cast<scf::InParallelOp>(body->getTerminator());
         b.setInsertionPointToStart(term.getBody());
@@ -564,6 +573,178 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
                                               sizes, ones);
   }
   return forall.getResult(0);
+}
+
+/// The register tile: kRegRows token rows by kRegOuts outputs, kLanes
+/// elements of the reduction per step.
+constexpr int64_t kRegRows = 4, kRegOuts = 4, kLanes = 16;
+
+/// Whether a (out, in) weight can take the vector kernel: every step of
+/// kLanes inputs stays inside one quantisation group and one row.
+bool Lowering::vectorizable(const WeightView &w) const {
+  int64_t in = w.logical.getShape().back();
+  if (ShapedType::isDynamic(in) || in % kLanes != 0)
+    return false;
+  QuantAttr q = w.quant;
+  if (!q)
+    return w.logical.getElementType().isF32();
+  switch (q.getStorage()) {
+  case QuantStorage::f16:
+  case QuantStorage::bf16:
+  case QuantStorage::f32:
+    return true;
+  case QuantStorage::i8:
+  case QuantStorage::i4:
+    return q.getGroupSize() == 0 || q.getGroupSize() % kLanes == 0;
+  }
+  return false;
+}
+
+/// kLanes weights of row `row` from input `k` on, as f32: loaded in their
+/// storage form and widened (codes: unpacked, zero point subtracted,
+/// scaled) in registers.
+Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
+                                 Value zps, Value row, Value k) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  QuantAttr q = w.quant;
+  Type storage = cast<RankedTensorType>(data.getType()).getElementType();
+  auto read = [&](Value t, int64_t lanes, Type elem, Value col) -> Value {
+    return vector::TransferReadOp::create(
+        b, loc, VectorType::get({lanes}, elem), t, ValueRange{row, col},
+        /*padding=*/std::nullopt, ArrayRef<bool>{true});
+  };
+  if (!q || q.getStorage() == QuantStorage::f32 ||
+      q.getStorage() == QuantStorage::f16 ||
+      q.getStorage() == QuantStorage::bf16) {
+    Value v = read(data, kLanes, storage, k);
+    return storage.isF32() ? v : arith::ExtFOp::create(b, loc, f32Vec, v);
+  }
+  Type i32 = b.getI32Type();
+  auto i32Vec = VectorType::get({kLanes}, i32);
+  Value codes;
+  if (q.getStorage() == QuantStorage::i4) {
+    auto half = VectorType::get({kLanes / 2}, i32);
+    Value byteCol = arith::DivUIOp::create(b, loc, k, cIndex(2));
+    Value bytes = arith::ExtUIOp::create(
+        b, loc, half, read(data, kLanes / 2, storage, byteCol));
+    Value low = arith::AndIOp::create(
+        b, loc, bytes,
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(
+                                              half, b.getI32IntegerAttr(15))));
+    Value high = arith::ShRUIOp::create(
+        b, loc, bytes,
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(
+                                              half, b.getI32IntegerAttr(4))));
+    bool highFirst = q.getPacking() == NibbleOrder::high_nibble_first;
+    codes = vector::InterleaveOp::create(b, loc, highFirst ? high : low,
+                                         highFirst ? low : high);
+  } else {
+    codes = arith::ExtUIOp::create(b, loc, i32Vec,
+                                   read(data, kLanes, storage, k));
+  }
+  Value value = arith::UIToFPOp::create(b, loc, f32Vec, codes);
+  Value group = q.getGroupSize() > 0
+                    ? arith::DivUIOp::create(b, loc, k,
+                                             cIndex(q.getGroupSize()))
+                          .getResult()
+                    : cIndex(0);
+  auto widen = [&](Value v) -> Value {
+    if (v.getType().isF32())
+      return v;
+    if (isa<FloatType>(v.getType()))
+      return arith::ExtFOp::create(b, loc, f32, v);
+    return arith::UIToFPOp::create(
+        b, loc, f32, arith::ExtUIOp::create(b, loc, i32, v));
+  };
+  Value zp = zps ? widen(extract(zps, {row, group}))
+                 : cF32(double(1 << ((q.getStorage() == QuantStorage::i4 ? 4
+                                                                          : 8) -
+                                     1)));
+  Value scale = widen(extract(scales, {row, group}));
+  value = arith::SubFOp::create(
+      b, loc, value, vector::BroadcastOp::create(b, loc, f32Vec, zp));
+  return arith::MulFOp::create(
+      b, loc, value, vector::BroadcastOp::create(b, loc, f32Vec, scale));
+}
+
+/// One tile of `product` for W stored (out, in), as vector code: kRegRows x
+/// kRegOuts accumulators of kLanes lanes; each step loads kRegOuts weight
+/// vectors once (dequantised once for all rows) and kRegRows token vectors.
+/// Rows and outputs past the tile's end are clamped to its last one: they
+/// recompute the same sums from the same starting values, so a repeated
+/// write is harmless.
+Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
+                                  Value scales, Value zps, Value init) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  Value zero = cIndex(0), one = cIndex(1);
+  Value rows = tensor::DimOp::create(b, loc, init, 0);
+  Value outs = tensor::DimOp::create(b, loc, init, 1);
+  int64_t in = w.logical.getShape().back();
+  Value lastRow = arith::SubIOp::create(b, loc, rows, one);
+  Value lastOut = arith::SubIOp::create(b, loc, outs, one);
+  auto outer = scf::ForOp::create(
+      b, loc, zero, outs, cIndex(kRegOuts), ValueRange{init},
+      [&](OpBuilder &ob, Location, Value o0, ValueRange accO) {
+        OpBuilder::InsertionGuard g1(b);
+        b.setInsertionPointToEnd(ob.getInsertionBlock());
+        SmallVector<Value> outIdx;
+        for (int64_t j = 0; j < kRegOuts; ++j)
+          outIdx.push_back(arith::MinUIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)), lastOut));
+        auto inner = scf::ForOp::create(
+            b, loc, zero, rows, cIndex(kRegRows), ValueRange{accO[0]},
+            [&](OpBuilder &rb, Location, Value n0, ValueRange accN) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToEnd(rb.getInsertionBlock());
+              SmallVector<Value> rowIdx;
+              for (int64_t i = 0; i < kRegRows; ++i)
+                rowIdx.push_back(arith::MinUIOp::create(
+                    b, loc, arith::AddIOp::create(b, loc, n0, cIndex(i)),
+                    lastRow));
+              Value zeroVec = arith::ConstantOp::create(
+                  b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
+              SmallVector<Value> zeros(kRegRows * kRegOuts, zeroVec);
+              auto steps = scf::ForOp::create(
+                  b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
+                  [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+                    OpBuilder::InsertionGuard g3(b);
+                    b.setInsertionPointToEnd(kb.getInsertionBlock());
+                    SmallVector<Value> wv, xv, next;
+                    for (int64_t j = 0; j < kRegOuts; ++j)
+                      wv.push_back(loadWeightVector(w, data, scales, zps,
+                                                    outIdx[j], k));
+                    for (int64_t i = 0; i < kRegRows; ++i)
+                      xv.push_back(vector::TransferReadOp::create(
+                          b, loc, f32Vec, x, ValueRange{rowIdx[i], k},
+                          std::nullopt, ArrayRef<bool>{true}));
+                    for (int64_t i = 0; i < kRegRows; ++i)
+                      for (int64_t j = 0; j < kRegOuts; ++j)
+                        next.push_back(vector::FMAOp::create(
+                            b, loc, xv[i], wv[j], acc[i * kRegOuts + j]));
+                    scf::YieldOp::create(b, loc, next);
+                  });
+              // All reads before any write: a clamped duplicate then
+              // reads the same starting value and writes the same result,
+              // and the tile is updated in place.
+              Value t = accN[0];
+              SmallVector<Value> results;
+              for (int64_t i = 0; i < kRegRows; ++i)
+                for (int64_t j = 0; j < kRegOuts; ++j) {
+                  Value sum = vector::ReductionOp::create(
+                      b, loc, vector::CombiningKind::ADD,
+                      steps.getResult(i * kRegOuts + j));
+                  Value base = extract(t, {rowIdx[i], outIdx[j]});
+                  results.push_back(arith::AddFOp::create(b, loc, base, sum));
+                }
+              for (int64_t i = 0; i < kRegRows; ++i)
+                for (int64_t j = 0; j < kRegOuts; ++j)
+                  t = insert(results[i * kRegOuts + j], t,
+                             {rowIdx[i], outIdx[j]});
+              scf::YieldOp::create(b, loc, ValueRange{t});
+            });
+        scf::YieldOp::create(b, loc, inner.getResults());
+      });
+  return outer.getResult(0);
 }
 
 /// One tile of `product`: a generic over (rows, outputs, reduction) that
