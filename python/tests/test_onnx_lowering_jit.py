@@ -1,13 +1,15 @@
 """--convert-onnx-to-linalg checked by numbers without the compiler driver:
-each ONNX backend node test the importer accepts is imported, lowered to
+ONNX backend node tests the importer accepts are imported, lowered to
 linalg, bufferized and lowered to the LLVM dialect with moe-opt, compiled
 to a shared object with LLVM 22's mlir-translate and clang, called through
 its C interface (ctypes) on the test's inputs and compared with the test's
 expected outputs (relative L2 <= 1e-5 for floats, exact for integers and
-booleans).
+booleans); the torch-exported fixtures, not raised, against onnxruntime.
 
-Python: the ``python3`` on PATH (onnx, numpy). Run alone as a script for a
-report: ``python3 python/tests/test_onnx_lowering_jit.py [NAME...]``.
+Python: the ``python3`` on PATH (onnx, numpy, onnxruntime). Run alone as
+a script for a report on all backend tests:
+``python3 python/tests/test_onnx_lowering_jit.py [NAME...]`` (``--torch``
+for the fixtures).
 """
 
 import ctypes
@@ -268,6 +270,9 @@ def isolated(fn):
     pid = os.fork()
     if pid == 0:
         os.close(read)
+        # An abort is an expected outcome here, not a reason for a dump.
+        import faulthandler
+        faulthandler.disable()
         try:
             result = fn()
         except Exception as e:  # noqa: BLE001
@@ -295,8 +300,11 @@ REFUSED_BY_DESIGN = ("unsupported ONNX element type", "only tensor values are su
 
 
 def test_backend_node_tests_run(tmp_path):
+    """Every eighth eligible test (test_onnx_lowering.py runs them all
+    through moe-compile; all of them here take 2.5 minutes: run this file
+    as a script for that)."""
     assert os.path.isdir(DATA), "libonnx-testdata missing: run scripts/setup.sh"
-    results = survey(eligible_tests())
+    results = survey(eligible_tests()[::8])
     failures = {n: why for n, why in results.items()
                 if why and not any(r in why for r in REFUSED_BY_DESIGN)}
     assert not failures, failures

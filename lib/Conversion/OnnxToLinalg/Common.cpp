@@ -478,6 +478,39 @@ Value Emitter::reshape(Value source, ArrayRef<OpFoldResult> sizes) {
     if (auto groups = regroup(shape, from))
       return expand(source, *groups, target);
   }
+  // Otherwise through one dimension: collapse everything, expand to the
+  // target (a view both ways while the target has one dynamic size at most).
+  if (sourceType.hasStaticShape() &&
+      llvm::count_if(shape, ShapedType::isDynamic) == 1) {
+    // The one unknown size of a static source's reshape is known.
+    int64_t known = 1;
+    for (int64_t s : shape)
+      if (!ShapedType::isDynamic(s))
+        known *= s;
+    int64_t total = sourceType.getNumElements();
+    if (known != 0 && total % known == 0) {
+      for (auto [i, s] : llvm::enumerate(shape))
+        if (ShapedType::isDynamic(s)) {
+          s = total / known;
+          target[i] = b.getIndexAttr(s);
+        }
+      resultType = RankedTensorType::get(shape, sourceType.getElementType());
+    }
+  }
+  if (!from.empty() && !shape.empty() &&
+      llvm::count_if(shape, ShapedType::isDynamic) <= 1 &&
+      (sourceType.hasStaticShape() ==
+       !llvm::is_contained(shape, ShapedType::kDynamic))) {
+    ReassociationIndices all =
+        llvm::to_vector(llvm::seq<int64_t>(0, sourceType.getRank()));
+    Value flat = tensor::CollapseShapeOp::create(
+        b, loc, source, ArrayRef<ReassociationIndices>{all});
+    if (shape.size() == 1)
+      return flat;
+    ReassociationIndices into =
+        llvm::to_vector(llvm::seq<int64_t>(0, resultType.getRank()));
+    return expand(flat, {into}, target);
+  }
   return reshapeWithShape(source, target);
 }
 

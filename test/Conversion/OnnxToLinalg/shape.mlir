@@ -69,10 +69,11 @@ func.func @reshape(%x: tensor<?x?x32xf32>, %y: tensor<?x32xf32>, %s: tensor<3xi6
 
 // -----
 
-// Reshape to a static type that is no regrouping, and Flatten.
+// Reshape to a static type that is no regrouping (through one dimension),
+// and Flatten.
 // CHECK-LABEL: func.func @static_reshape
-// CHECK: %[[SHAPE:.+]] = arith.constant dense<[2, 6, 2]> : tensor<3xindex>
-// CHECK: tensor.reshape %{{.*}}(%[[SHAPE]]) : (tensor<2x3x4xf32>, tensor<3xindex>) -> tensor<2x6x2xf32>
+// CHECK: %[[FLAT:.+]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1, 2]] : tensor<2x3x4xf32> into tensor<24xf32>
+// CHECK: tensor.expand_shape %[[FLAT]] {{\[}}[0, 1, 2]] output_shape [2, 6, 2] : tensor<24xf32> into tensor<2x6x2xf32>
 // CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<2x3x4xf32> into tensor<6x4xf32>
 func.func @static_reshape(%x: tensor<2x3x4xf32>, %s: tensor<3xi64>) -> (tensor<2x6x2xf32>, tensor<6x4xf32>) {
   %0 = "onnx.Reshape"(%x, %s) : (tensor<2x3x4xf32>, tensor<3xi64>) -> tensor<2x6x2xf32>
