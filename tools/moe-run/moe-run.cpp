@@ -219,6 +219,9 @@ double percentile(std::vector<double> sorted, double p) {
 int runTool(const Options &o) {
   moe_load_options loadOptions{};
   loadOptions.skip_checksums = o.noChecksums;
+  // Describing runs nothing: an artifact for another CPU can be inspected.
+  loadOptions.skip_cpu_check = o.describe && o.inputs.empty() &&
+                               o.outputs.empty() && !o.bench;
   moe_model *m = moe_model_load(o.model.c_str(), &loadOptions);
   if (!m)
     throw Failure{moe_last_error()};
