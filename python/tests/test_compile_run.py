@@ -598,12 +598,9 @@ def test_x86_64_v4_runs_or_is_refused(tmp_path):
     artifact = tmp_path / "v4.moe"
     moe_compile(path, "-o", artifact, "--no-compress", "--cpu=x86-64-v4")
     missing = [f for f in AVX512 if f not in cpu_flags()]
-    described = moe_run(artifact, "--describe", check=False)
-    if described.returncode == 0:
-        assert "x86-64-v4" in described.stdout and "avx512f" in described.stdout
-    else:  # today the loader's CPU check refuses --describe as well
-        assert missing
-        assert_run_error(described, "compiled for x86-64-v4", "this CPU lacks", *missing)
+    # Describing runs nothing, so it works whatever the host.
+    described = moe_run(artifact, "--describe")
+    assert "x86-64-v4" in described.stdout and "avx512f" in described.stdout
     inp, rank, hidden, outs = model_io(path)
     x = tokens_for("v4", rank, hidden, 64)
     np.save(tmp_path / "x.npy", x)
