@@ -670,9 +670,10 @@ Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
 /// One tile of `product` for W stored (out, in), as vector code: kRegRows x
 /// kRegOuts accumulators of kLanes lanes; each step loads kRegOuts weight
 /// vectors once (dequantised once for all rows) and kRegRows token vectors.
-/// Rows and outputs past the tile's end are clamped to its last one: they
-/// recompute the same sums from the same starting values, so a repeated
-/// write is harmless.
+/// Rows come in blocks of kRegRows, then one at a time (decode has one).
+/// Outputs past the tile's end are clamped to its last one: they recompute
+/// the same sums from the same starting values, so a repeated write is
+/// harmless.
 Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
                                   Value scales, Value zps, Value init) {
   auto f32Vec = VectorType::get({kLanes}, f32);
@@ -680,8 +681,55 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value rows = tensor::DimOp::create(b, loc, init, 0);
   Value outs = tensor::DimOp::create(b, loc, init, 1);
   int64_t in = w.logical.getShape().back();
-  Value lastRow = arith::SubIOp::create(b, loc, rows, one);
   Value lastOut = arith::SubIOp::create(b, loc, outs, one);
+  Value blockedRows = arith::SubIOp::create(
+      b, loc, rows, arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows)));
+
+  // `count` rows from n0 by the kRegOuts outputs `outIdx`, into t.
+  auto rowTile = [&](int64_t count, Value n0, ArrayRef<Value> outIdx,
+                     Value t) -> Value {
+    SmallVector<Value> rowIdx;
+    for (int64_t i = 0; i < count; ++i)
+      rowIdx.push_back(arith::AddIOp::create(b, loc, n0, cIndex(i)));
+    Value zeroVec = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
+    SmallVector<Value> zeros(count * kRegOuts, zeroVec);
+    auto steps = scf::ForOp::create(
+        b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
+        [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToEnd(kb.getInsertionBlock());
+          SmallVector<Value> wv, xv, next;
+          for (int64_t j = 0; j < kRegOuts; ++j)
+            wv.push_back(loadWeightVector(w, data, scales, zps, outIdx[j], k));
+          for (int64_t i = 0; i < count; ++i)
+            xv.push_back(vector::TransferReadOp::create(
+                b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
+                ArrayRef<bool>{true}));
+          for (int64_t i = 0; i < count; ++i)
+            for (int64_t j = 0; j < kRegOuts; ++j)
+              next.push_back(vector::FMAOp::create(b, loc, xv[i], wv[j],
+                                                   acc[i * kRegOuts + j]));
+          scf::YieldOp::create(b, loc, next);
+        });
+    // All reads before any write: a clamped duplicate output reads the
+    // same starting value and writes the same result, and the tile is
+    // updated in place.
+    SmallVector<Value> results;
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t j = 0; j < kRegOuts; ++j) {
+        Value sum = vector::ReductionOp::create(
+            b, loc, vector::CombiningKind::ADD,
+            steps.getResult(i * kRegOuts + j));
+        results.push_back(arith::AddFOp::create(
+            b, loc, extract(t, {rowIdx[i], outIdx[j]}), sum));
+      }
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t j = 0; j < kRegOuts; ++j)
+        t = insert(results[i * kRegOuts + j], t, {rowIdx[i], outIdx[j]});
+    return t;
+  };
+
   auto outer = scf::ForOp::create(
       b, loc, zero, outs, cIndex(kRegOuts), ValueRange{init},
       [&](OpBuilder &ob, Location, Value o0, ValueRange accO) {
@@ -691,58 +739,21 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
         for (int64_t j = 0; j < kRegOuts; ++j)
           outIdx.push_back(arith::MinUIOp::create(
               b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)), lastOut));
-        auto inner = scf::ForOp::create(
-            b, loc, zero, rows, cIndex(kRegRows), ValueRange{accO[0]},
-            [&](OpBuilder &rb, Location, Value n0, ValueRange accN) {
-              OpBuilder::InsertionGuard g2(b);
-              b.setInsertionPointToEnd(rb.getInsertionBlock());
-              SmallVector<Value> rowIdx;
-              for (int64_t i = 0; i < kRegRows; ++i)
-                rowIdx.push_back(arith::MinUIOp::create(
-                    b, loc, arith::AddIOp::create(b, loc, n0, cIndex(i)),
-                    lastRow));
-              Value zeroVec = arith::ConstantOp::create(
-                  b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
-              SmallVector<Value> zeros(kRegRows * kRegOuts, zeroVec);
-              auto steps = scf::ForOp::create(
-                  b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
-                  [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
-                    OpBuilder::InsertionGuard g3(b);
-                    b.setInsertionPointToEnd(kb.getInsertionBlock());
-                    SmallVector<Value> wv, xv, next;
-                    for (int64_t j = 0; j < kRegOuts; ++j)
-                      wv.push_back(loadWeightVector(w, data, scales, zps,
-                                                    outIdx[j], k));
-                    for (int64_t i = 0; i < kRegRows; ++i)
-                      xv.push_back(vector::TransferReadOp::create(
-                          b, loc, f32Vec, x, ValueRange{rowIdx[i], k},
-                          std::nullopt, ArrayRef<bool>{true}));
-                    for (int64_t i = 0; i < kRegRows; ++i)
-                      for (int64_t j = 0; j < kRegOuts; ++j)
-                        next.push_back(vector::FMAOp::create(
-                            b, loc, xv[i], wv[j], acc[i * kRegOuts + j]));
-                    scf::YieldOp::create(b, loc, next);
-                  });
-              // All reads before any write: a clamped duplicate then
-              // reads the same starting value and writes the same result,
-              // and the tile is updated in place.
-              Value t = accN[0];
-              SmallVector<Value> results;
-              for (int64_t i = 0; i < kRegRows; ++i)
-                for (int64_t j = 0; j < kRegOuts; ++j) {
-                  Value sum = vector::ReductionOp::create(
-                      b, loc, vector::CombiningKind::ADD,
-                      steps.getResult(i * kRegOuts + j));
-                  Value base = extract(t, {rowIdx[i], outIdx[j]});
-                  results.push_back(arith::AddFOp::create(b, loc, base, sum));
-                }
-              for (int64_t i = 0; i < kRegRows; ++i)
-                for (int64_t j = 0; j < kRegOuts; ++j)
-                  t = insert(results[i * kRegOuts + j], t,
-                             {rowIdx[i], outIdx[j]});
-              scf::YieldOp::create(b, loc, ValueRange{t});
-            });
-        scf::YieldOp::create(b, loc, inner.getResults());
+        auto rowLoop = [&](Value from, Value to, int64_t count, Value t) {
+          return scf::ForOp::create(
+                     b, loc, from, to, cIndex(count), ValueRange{t},
+                     [&](OpBuilder &rb, Location, Value n0, ValueRange acc) {
+                       OpBuilder::InsertionGuard g2(b);
+                       b.setInsertionPointToEnd(rb.getInsertionBlock());
+                       scf::YieldOp::create(
+                           b, loc,
+                           ValueRange{rowTile(count, n0, outIdx, acc[0])});
+                     })
+              .getResult(0);
+        };
+        Value t = rowLoop(zero, blockedRows, kRegRows, accO[0]);
+        t = rowLoop(blockedRows, rows, 1, t);
+        scf::YieldOp::create(b, loc, ValueRange{t});
       });
   return outer.getResult(0);
 }
