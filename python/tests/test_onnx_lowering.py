@@ -19,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_onnx_lowering_jit import (DATA, REFUSED_BY_DESIGN, compare,  # noqa: E402
-                                    eligible_tests, load_case, onnxruntime_outputs)
+                                    eligible_tests, load_case, onnxruntime_outputs,
+                                    report)
 from tools import tool  # noqa: E402
 
 # Element types the test data hold that .npy files cannot carry as they are.
@@ -108,9 +109,4 @@ def test_backend_node_tests_compile_and_run():
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or eligible_tests()
-    results = survey(names)
-    failed = {n: w for n, w in results.items() if w}
-    for n, w in sorted(failed.items()):
-        print(f"FAIL {n}: {w.splitlines()[0][:300]}")
-    print(f"{len(results) - len(failed)} of {len(results)} pass")
+    report(survey(sys.argv[1:] or eligible_tests()))

@@ -310,6 +310,14 @@ def test_backend_node_tests_run(tmp_path):
     assert not failures, failures
 
 
+def report(results):
+    """Prints each failure and the count of passes."""
+    failed = {n: w for n, w in results.items() if w}
+    for n, w in sorted(failed.items()):
+        print(f"FAIL {n}: {w.splitlines()[0][:300]}")
+    print(f"{len(results) - len(failed)} of {len(results)} pass")
+
+
 TORCH = os.path.join(REPO, "test", "Import", "Inputs", "torch")
 
 
@@ -369,9 +377,4 @@ if __name__ == "__main__":
             n = os.path.basename(p)[:-5]
             print(n, check_torch_fixture(n))
         sys.exit(0)
-    names = sys.argv[1:] or eligible_tests()
-    results = survey(names)
-    failed = {n: w for n, w in results.items() if w}
-    for n, w in sorted(failed.items()):
-        print(f"FAIL {n}: {w.splitlines()[0][:300]}")
-    print(f"{len(results) - len(failed)} of {len(results)} pass")
+    report(survey(sys.argv[1:] or eligible_tests()))

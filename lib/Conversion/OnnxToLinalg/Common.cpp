@@ -49,7 +49,8 @@ bool mlir::moe::onnx_lowering::isUnsignedInt(Type type) {
 }
 
 Type mlir::moe::onnx_lowering::signlessType(Type type) {
-  if (auto integer = dyn_cast<IntegerType>(type); integer && !integer.isSignless())
+  if (auto integer = dyn_cast<IntegerType>(type);
+      integer && !integer.isSignless())
     return IntegerType::get(type.getContext(), integer.getWidth());
   return type;
 }
@@ -62,11 +63,17 @@ mlir::moe::onnx_lowering::knownInts(Value value) {
   return values;
 }
 
-std::optional<int64_t> mlir::moe::onnx_lowering::normalizeAxis(int64_t axis,
-                                                               int64_t rank) {
+FailureOr<int64_t> mlir::moe::onnx_lowering::axisOf(Operation *op, int64_t axis,
+                                                    int64_t rank) {
   if (axis < -rank || axis >= rank)
-    return std::nullopt;
+    return nodeError(op) << "axis " << axis << " out of range for rank "
+                         << rank;
   return axis < 0 ? axis + rank : axis;
+}
+
+FailureOr<int64_t> mlir::moe::onnx_lowering::axisOf(Operation *op,
+                                                    int64_t rank) {
+  return axisOf(op, op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
 }
 
 AffineMap mlir::moe::onnx_lowering::broadcastMap(MLIRContext *ctx,
@@ -128,17 +135,15 @@ Value mlir::moe::onnx_lowering::castScalar(OpBuilder &b, Location loc, Value v,
   }
   unsigned a = from.getIntOrFloatBitWidth(), c = to.getIntOrFloatBitWidth();
   if (a < c)
-    return fromUnsigned
-               ? arith::ExtUIOp::create(b, loc, target, v).getResult()
-               : arith::ExtSIOp::create(b, loc, target, v).getResult();
+    return fromUnsigned ? arith::ExtUIOp::create(b, loc, target, v).getResult()
+                        : arith::ExtSIOp::create(b, loc, target, v).getResult();
   if (a > c)
     return arith::TruncIOp::create(b, loc, target, v);
   return v;
 }
 
-Value mlir::moe::onnx_lowering::combine(OpBuilder &b, Location loc,
-                                        Combine how, Type type, Value x,
-                                        Value y) {
+Value mlir::moe::onnx_lowering::combine(OpBuilder &b, Location loc, Combine how,
+                                        Type type, Value x, Value y) {
   bool isFloat = isa<FloatType>(type);
   bool isUnsigned = isUnsignedInt(type) || type.isInteger(1);
   switch (how) {
@@ -191,30 +196,6 @@ Value mlir::moe::onnx_lowering::combineIdentity(Emitter &e, Combine how,
 
 Value Emitter::index(int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
-}
-Value Emitter::add(Value x, Value y) {
-  return b.createOrFold<arith::AddIOp>(loc, x, y);
-}
-Value Emitter::sub(Value x, Value y) {
-  return b.createOrFold<arith::SubIOp>(loc, x, y);
-}
-Value Emitter::mul(Value x, Value y) {
-  return b.createOrFold<arith::MulIOp>(loc, x, y);
-}
-Value Emitter::divSI(Value x, Value y) {
-  return b.createOrFold<arith::DivSIOp>(loc, x, y);
-}
-Value Emitter::remSI(Value x, Value y) {
-  return b.createOrFold<arith::RemSIOp>(loc, x, y);
-}
-Value Emitter::ceilDivSI(Value x, Value y) {
-  return b.createOrFold<arith::CeilDivSIOp>(loc, x, y);
-}
-Value Emitter::minSI(Value x, Value y) {
-  return b.createOrFold<arith::MinSIOp>(loc, x, y);
-}
-Value Emitter::maxSI(Value x, Value y) {
-  return b.createOrFold<arith::MaxSIOp>(loc, x, y);
 }
 Value Emitter::cmp(arith::CmpIPredicate pred, Value x, Value y) {
   return b.createOrFold<arith::CmpIOp>(loc, pred, x, y);
@@ -320,6 +301,13 @@ Value Emitter::dim(Value tensor, int64_t d) {
   return b.createOrFold<tensor::DimOp>(loc, tensor, d);
 }
 
+SmallVector<Value> Emitter::dims(Value tensor, int64_t count) {
+  SmallVector<Value> out;
+  for (int64_t d = 0, e = count < 0 ? rankOf(tensor) : count; d < e; ++d)
+    out.push_back(dim(tensor, d));
+  return out;
+}
+
 SmallVector<OpFoldResult> Emitter::sizes(Value tensor) {
   return tensor::getMixedSizes(b, loc, tensor);
 }
@@ -394,8 +382,7 @@ static Value singleElement(Emitter &e, Value source, ArrayRef<int64_t> shape) {
   SmallVector<Value> zeros(type.getRank(), e.index(0));
   Value element = tensor::ExtractOp::create(e.b, e.loc, source, zeros);
   return tensor::FromElementsOp::create(
-      e.b, e.loc, RankedTensorType::get(shape, type.getElementType()),
-      element);
+      e.b, e.loc, RankedTensorType::get(shape, type.getElementType()), element);
 }
 
 /// Reassociation groups that turn `wide` (the longer shape) into `narrow`
@@ -465,8 +452,8 @@ Value Emitter::reshape(Value source, ArrayRef<OpFoldResult> sizes) {
   }
   auto resultType = RankedTensorType::get(shape, sourceType.getElementType());
   ArrayRef<int64_t> from = sourceType.getShape();
-  if (from == ArrayRef<int64_t>(shape) && !llvm::is_contained(shape,
-                                                             ShapedType::kDynamic))
+  if (from == ArrayRef<int64_t>(shape) &&
+      !llvm::is_contained(shape, ShapedType::kDynamic))
     return source;
   if ((shape.empty() || from.empty()) &&
       llvm::all_of(shape, [](int64_t s) { return s == 1; }))
@@ -541,8 +528,7 @@ Value Emitter::insertInto(Value source, Value dest,
                                               sizes, strides);
   if (slot.getType() != source.getType())
     source = tensor::CastOp::create(b, loc, slot.getType(), source);
-  Value copied =
-      linalg::CopyOp::create(b, loc, source, slot).getResult(0);
+  Value copied = linalg::CopyOp::create(b, loc, source, slot).getResult(0);
   return tensor::InsertSliceOp::create(b, loc, copied, dest, offsets, sizes,
                                        strides);
 }
@@ -593,8 +579,7 @@ Value Emitter::expandUnitDims(Value source, ArrayRef<int64_t> axes) {
     return source;
   RankedTensorType type = rankedType(source);
   if (type.getRank() == 0)
-    return singleElement(*this, source,
-                         SmallVector<int64_t>(axes.size(), 1));
+    return singleElement(*this, source, SmallVector<int64_t>(axes.size(), 1));
   int64_t rank = type.getRank() + static_cast<int64_t>(axes.size());
   SmallVector<OpFoldResult> in = sizes(source), out;
   SmallVector<int64_t> shape;
@@ -619,8 +604,8 @@ Value Emitter::collapseUnitDims(Value source, ArrayRef<int64_t> axes) {
   for (int64_t i = 0; i < type.getRank(); ++i)
     if (!llvm::is_contained(axes, i))
       out.push_back(in[i]);
-  bool dynamicUnit = llvm::any_of(
-      axes, [&](int64_t a) { return type.isDynamicDim(a); });
+  bool dynamicUnit =
+      llvm::any_of(axes, [&](int64_t a) { return type.isDynamicDim(a); });
   if (out.empty())
     return singleElement(*this, source, {});
   if (dynamicUnit)
@@ -634,19 +619,21 @@ Value Emitter::collapseUnitDims(Value source, ArrayRef<int64_t> axes) {
                                          unitGroups(type.getRank(), axes));
 }
 
-SmallVector<OpFoldResult> Emitter::broadcastSizes(RankedTensorType type,
-                                                  ValueRange inputs) {
-  int64_t rank = type.getRank();
+SmallVector<OpFoldResult> Emitter::broadcastSizes(ArrayRef<int64_t> shape,
+                                                  ValueRange inputs,
+                                                  ArrayRef<int64_t> counts) {
+  int64_t rank = static_cast<int64_t>(shape.size());
   SmallVector<OpFoldResult> out;
   for (int64_t d = 0; d < rank; ++d) {
-    if (!type.isDynamicDim(d)) {
-      out.push_back(b.getIndexAttr(type.getDimSize(d)));
+    if (!ShapedType::isDynamic(shape[d])) {
+      out.push_back(b.getIndexAttr(shape[d]));
       continue;
     }
     OpFoldResult size = b.getIndexAttr(1);
-    for (Value input : inputs) {
+    for (auto [i, input] : llvm::enumerate(inputs)) {
       RankedTensorType t = rankedType(input);
-      int64_t j = d - (rank - t.getRank());
+      int64_t count = counts.empty() ? t.getRank() : counts[i];
+      int64_t j = d - (rank - count);
       if (j < 0 || t.getDimSize(j) == 1)
         continue;
       if (t.isDynamicDim(j)) {

@@ -72,14 +72,17 @@ struct Emitter {
 
   // Index arithmetic.
   Value index(int64_t v);
-  Value add(Value x, Value y);
-  Value sub(Value x, Value y);
-  Value mul(Value x, Value y);
-  Value divSI(Value x, Value y);
-  Value remSI(Value x, Value y);
-  Value ceilDivSI(Value x, Value y);
-  Value minSI(Value x, Value y);
-  Value maxSI(Value x, Value y);
+  template <typename OpT> Value fold(Value x, Value y) {
+    return b.createOrFold<OpT>(loc, x, y);
+  }
+  Value add(Value x, Value y) { return fold<arith::AddIOp>(x, y); }
+  Value sub(Value x, Value y) { return fold<arith::SubIOp>(x, y); }
+  Value mul(Value x, Value y) { return fold<arith::MulIOp>(x, y); }
+  Value divSI(Value x, Value y) { return fold<arith::DivSIOp>(x, y); }
+  Value remSI(Value x, Value y) { return fold<arith::RemSIOp>(x, y); }
+  Value ceilDivSI(Value x, Value y) { return fold<arith::CeilDivSIOp>(x, y); }
+  Value minSI(Value x, Value y) { return fold<arith::MinSIOp>(x, y); }
+  Value maxSI(Value x, Value y) { return fold<arith::MaxSIOp>(x, y); }
   Value cmp(arith::CmpIPredicate pred, Value x, Value y);
   Value select(Value cond, Value x, Value y);
   /// `value` (any integer or index scalar) as an index.
@@ -106,6 +109,9 @@ struct Emitter {
 
   // Tensors.
   Value dim(Value tensor, int64_t d);
+  /// The sizes of the first `count` dims of `tensor` (all when -1) as
+  /// index values.
+  SmallVector<Value> dims(Value tensor, int64_t count = -1);
   SmallVector<OpFoldResult> sizes(Value tensor);
   Value empty(ArrayRef<OpFoldResult> sizes, Type elementType);
   /// A fresh buffer (bufferization.alloc_tensor) for results assembled
@@ -156,18 +162,20 @@ struct Emitter {
   /// assumed equal).
   Value broadcastGeneric(ArrayRef<OpFoldResult> outSizes, Type outElement,
                          ValueRange inputs, BodyFn body);
-  /// The result sizes of broadcasting `inputs` to a result of `type`.
-  SmallVector<OpFoldResult> broadcastSizes(RankedTensorType type,
-                                           ValueRange inputs);
+  /// The sizes of broadcasting `inputs` to a result of `shape`: static ones
+  /// from `shape`, dynamic ones from the first input whose aligned size is
+  /// not statically 1. `counts[i]`, when given, is how many leading dims of
+  /// input i take part (MatMul's batch dims).
+  SmallVector<OpFoldResult> broadcastSizes(ArrayRef<int64_t> shape,
+                                           ValueRange inputs,
+                                           ArrayRef<int64_t> counts = {});
   /// A linalg.generic with `iterators` and maps whose block arguments are
   /// passed to `body` in signless form; results fromSignless'ed to the
   /// outputs' element types. `body` returns one value per output.
-  ValueRange generic(ValueRange inputs, ValueRange outputs,
-                     ArrayRef<AffineMap> maps,
-                     ArrayRef<utils::IteratorType> iterators,
-                     function_ref<SmallVector<Value>(OpBuilder &, Location,
-                                                     ValueRange)>
-                         body);
+  ValueRange generic(
+      ValueRange inputs, ValueRange outputs, ArrayRef<AffineMap> maps,
+      ArrayRef<utils::IteratorType> iterators,
+      function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)> body);
   /// linalg.generic over a fresh tensor of `sizes` whose body only gets
   /// linalg.index values (the output coordinates) and returns the element.
   Value fromIndices(ArrayRef<OpFoldResult> sizes, Type element,
@@ -186,8 +194,11 @@ struct Emitter {
 AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> operandShape,
                        ArrayRef<OpFoldResult> outSizes);
 
-/// Normalises `axis` in [-rank, rank) into [0, rank).
-std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
+/// `axis` normalised from [-rank, rank) into [0, rank), or an error naming
+/// the node.
+FailureOr<int64_t> axisOf(Operation *op, int64_t axis, int64_t rank);
+/// The same for the op's `axis` attribute.
+FailureOr<int64_t> axisOf(Operation *op, int64_t rank);
 
 //===- Scalar semantics ---------------------------------------------------===//
 

@@ -12,6 +12,8 @@
 
 #include "Common.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -44,8 +46,8 @@ Value contract(Emitter &e, ValueRange inputs, Value init,
   return e
       .generic(inputs, init, maps, iterators,
                [&](OpBuilder &nb, Location l, ValueRange args) {
-                 return SmallVector<Value>{multiplyAdd(
-                     nb, l, type, args.drop_back(), args.back())};
+                 return SmallVector<Value>{
+                     multiplyAdd(nb, l, type, args.drop_back(), args.back())};
                })
       .front();
 }
@@ -87,31 +89,15 @@ Lowered lowerMatMul(OpBuilder &b, onnx::MatMulOp op) {
   bool vecA = ra == 1, vecB = rb == 1;
   int64_t batchA = vecA ? 0 : ra - 2, batchB = vecB ? 0 : rb - 2;
   int64_t batch = std::max(batchA, batchB);
-  SmallVector<OpFoldResult> outSizes;
-  for (int64_t d = 0; d < batch; ++d) {
-    if (!outType.isDynamicDim(d)) {
-      outSizes.push_back(b.getIndexAttr(outType.getDimSize(d)));
-      continue;
-    }
-    OpFoldResult size = b.getIndexAttr(1);
-    for (auto [v, t, nb] : {std::tuple{lhs, aType, batchA},
-                            std::tuple{rhs, bType, batchB}}) {
-      int64_t j = d - (batch - nb);
-      if (j >= 0 && t.getDimSize(j) != 1) {
-        size = e.dim(v, j);
-        break;
-      }
-    }
-    outSizes.push_back(size);
-  }
+  SmallVector<OpFoldResult> outSizes =
+      e.broadcastSizes(outType.getShape().take_front(batch),
+                       ValueRange{lhs, rhs}, {batchA, batchB});
   if (named && !vecA && !vecB && ra == 3 && rb == 3 &&
-      aType.getDimSize(0) != 1 &&
-      bType.getDimSize(0) != 1) {
-    Value init =
-        zeros(e, {outSizes[0], e.dim(lhs, 1), e.dim(rhs, 2)}, type);
-    return Values{linalg::BatchMatmulOp::create(b, e.loc, ValueRange{lhs, rhs},
-                                                init)
-                      .getResult(0)};
+      aType.getDimSize(0) != 1 && bType.getDimSize(0) != 1) {
+    Value init = zeros(e, {outSizes[0], e.dim(lhs, 1), e.dim(rhs, 2)}, type);
+    return Values{
+        linalg::BatchMatmulOp::create(b, e.loc, ValueRange{lhs, rhs}, init)
+            .getResult(0)};
   }
   MLIRContext *ctx = b.getContext();
   // Loops: batch..., [m], [n], k.
@@ -122,8 +108,8 @@ Lowered lowerMatMul(OpBuilder &b, onnx::MatMulOp op) {
     SmallVector<AffineExpr> exprs;
     for (int64_t j = 0; j < nb; ++j) {
       int64_t d = j + batch - nb;
-      bool broadcast = t.getDimSize(j) == 1 &&
-                       getConstantIntValue(outSizes[d]) != 1;
+      bool broadcast =
+          t.getDimSize(j) == 1 && getConstantIntValue(outSizes[d]) != 1;
       exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : dimExpr(d));
     }
     return exprs;
@@ -172,14 +158,13 @@ Lowered lowerGemm(OpBuilder &b, onnx::GemmOp op) {
   Value init;
   bool cInInit = c && alpha == 1;
   if (cInInit)
-    init = e.broadcastGeneric(sizes, type, c,
-                              [&](OpBuilder &nb, Location l, ValueRange args) {
-                                if (beta == 1)
-                                  return args[0];
-                                Value s = Emitter(nb, l).scalar(type, beta);
-                                return combine(nb, l, Combine::Mul, type,
-                                               args[0], s);
-                              });
+    init = e.broadcastGeneric(
+        sizes, type, c, [&](OpBuilder &nb, Location l, ValueRange args) {
+          if (beta == 1)
+            return args[0];
+          Value s = Emitter(nb, l).scalar(type, beta);
+          return combine(nb, l, Combine::Mul, type, args[0], s);
+        });
   else
     init = zeros(e, sizes, type);
   Value product;
@@ -190,16 +175,18 @@ Lowered lowerGemm(OpBuilder &b, onnx::GemmOp op) {
     AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
                k = getAffineDimExpr(2, ctx);
     SmallVector<AffineMap> maps{
-        AffineMap::get(3, 0, transA ? SmallVector<AffineExpr>{k, m}
-                                    : SmallVector<AffineExpr>{m, k},
+        AffineMap::get(3, 0,
+                       transA ? SmallVector<AffineExpr>{k, m}
+                              : SmallVector<AffineExpr>{m, k},
                        ctx),
-        AffineMap::get(3, 0, transB ? SmallVector<AffineExpr>{n, k}
-                                    : SmallVector<AffineExpr>{k, n},
+        AffineMap::get(3, 0,
+                       transB ? SmallVector<AffineExpr>{n, k}
+                              : SmallVector<AffineExpr>{k, n},
                        ctx),
         AffineMap::get(3, 0, {m, n}, ctx)};
-    product = contract(e, ValueRange{lhs, rhs}, init, maps,
-                       {Iterator::parallel, Iterator::parallel,
-                        Iterator::reduction});
+    product =
+        contract(e, ValueRange{lhs, rhs}, init, maps,
+                 {Iterator::parallel, Iterator::parallel, Iterator::reduction});
   }
   if (cInInit || (alpha == 1 && !c))
     return Values{product};
@@ -210,8 +197,8 @@ Lowered lowerGemm(OpBuilder &b, onnx::GemmOp op) {
       e.sizes(product), type, inputs,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Emitter in(nb, l);
-        Value r = combine(nb, l, Combine::Mul, type, args[0],
-                          in.scalar(type, alpha));
+        Value r =
+            combine(nb, l, Combine::Mul, type, args[0], in.scalar(type, alpha));
         if (args.size() > 1)
           r = combine(nb, l, Combine::Add, type, r,
                       combine(nb, l, Combine::Mul, type, args[1],
@@ -232,8 +219,8 @@ struct Term {
 
 /// Parses `equation` into input terms and the output term; an error
 /// message on failure.
-FailureOr<std::pair<SmallVector<Term>, Term>>
-parseEquation(StringRef equation, std::string &why) {
+FailureOr<std::pair<SmallVector<Term>, Term>> parseEquation(StringRef equation,
+                                                            std::string &why) {
   std::string text;
   for (char c : equation)
     if (c != ' ')
@@ -307,8 +294,8 @@ Lowered lowerEinsum(OpBuilder &b, onnx::EinsumOp op) {
   std::string why;
   auto parsed = parseEquation(op.getEquation(), why);
   auto fail = [&](const Twine &reason) {
-    return nodeError(op) << "unsupported einsum equation '"
-                         << op.getEquation() << "': " << reason;
+    return nodeError(op) << "unsupported einsum equation '" << op.getEquation()
+                         << "': " << reason;
   };
   if (failed(parsed))
     return fail(why);
@@ -357,9 +344,9 @@ Lowered lowerEinsum(OpBuilder &b, onnx::EinsumOp op) {
   auto dimsOf = [&](const Term &term, Value operand) {
     // (loop label, operand dim) pairs.
     SmallVector<std::pair<std::string, int64_t>> dims;
-    int64_t extra = rankOf(operand) - (static_cast<int64_t>(
-                                           term.labels.size()) -
-                                       (term.ellipsis() >= 0 ? 1 : 0));
+    int64_t extra =
+        rankOf(operand) - (static_cast<int64_t>(term.labels.size()) -
+                           (term.ellipsis() >= 0 ? 1 : 0));
     int64_t d = 0;
     for (char c : term.labels) {
       if (c == '.') {
@@ -418,11 +405,9 @@ Lowered lowerEinsum(OpBuilder &b, onnx::EinsumOp op) {
 
 std::optional<Lowered>
 mlir::moe::onnx_lowering::lowerContraction(OpBuilder &b, Operation *op) {
-  if (auto o = dyn_cast<onnx::MatMulOp>(op))
-    return lowerMatMul(b, o);
-  if (auto o = dyn_cast<onnx::GemmOp>(op))
-    return lowerGemm(b, o);
-  if (auto o = dyn_cast<onnx::EinsumOp>(op))
-    return lowerEinsum(b, o);
-  return std::nullopt;
+  return llvm::TypeSwitch<Operation *, std::optional<Lowered>>(op)
+      .Case([&](onnx::MatMulOp o) { return lowerMatMul(b, o); })
+      .Case([&](onnx::GemmOp o) { return lowerGemm(b, o); })
+      .Case([&](onnx::EinsumOp o) { return lowerEinsum(b, o); })
+      .Default(std::optional<Lowered>());
 }

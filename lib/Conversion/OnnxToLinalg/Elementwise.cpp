@@ -33,29 +33,30 @@ Value floatConst(OpBuilder &b, Location loc, Type type, double v) {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, v));
 }
 
+/// One math op on `x`.
+template <typename OpT> Value unaryOp(OpBuilder &b, Location loc, Value x) {
+  return OpT::create(b, loc, x);
+}
+
 /// The body of a float unary op on f32/f64 `x`.
 Value floatUnary(OpBuilder &b, Location loc, StringRef name, Value x,
                  StringRef gelu) {
   Type t = x.getType();
   auto c = [&](double v) { return floatConst(b, loc, t, v); };
-  if (name == "Sqrt")
-    return math::SqrtOp::create(b, loc, x);
-  if (name == "Exp")
-    return math::ExpOp::create(b, loc, x);
-  if (name == "Log")
-    return math::LogOp::create(b, loc, x);
-  if (name == "Erf")
-    return math::ErfOp::create(b, loc, x);
-  if (name == "Tanh")
-    return math::TanhOp::create(b, loc, x);
-  if (name == "Sin")
-    return math::SinOp::create(b, loc, x);
-  if (name == "Cos")
-    return math::CosOp::create(b, loc, x);
-  if (name == "Floor")
-    return math::FloorOp::create(b, loc, x);
-  if (name == "Ceil")
-    return math::CeilOp::create(b, loc, x);
+  using Build = Value (*)(OpBuilder &, Location, Value);
+  Build one = llvm::StringSwitch<Build>(name)
+                  .Case("Sqrt", unaryOp<math::SqrtOp>)
+                  .Case("Exp", unaryOp<math::ExpOp>)
+                  .Case("Log", unaryOp<math::LogOp>)
+                  .Case("Erf", unaryOp<math::ErfOp>)
+                  .Case("Tanh", unaryOp<math::TanhOp>)
+                  .Case("Sin", unaryOp<math::SinOp>)
+                  .Case("Cos", unaryOp<math::CosOp>)
+                  .Case("Floor", unaryOp<math::FloorOp>)
+                  .Case("Ceil", unaryOp<math::CeilOp>)
+                  .Default(nullptr);
+  if (one)
+    return one(b, loc, x);
   if (name == "Reciprocal")
     return arith::DivFOp::create(b, loc, c(1), x);
   if (name == "Sigmoid") {
@@ -77,8 +78,8 @@ Value floatUnary(OpBuilder &b, Location loc, StringRef name, Value x,
     Value inner;
     if (gelu == "tanh") {
       // sqrt(2/pi) (x + 0.044715 x^3)
-      Value x3 = arith::MulFOp::create(
-          b, loc, x, arith::MulFOp::create(b, loc, x, x));
+      Value x3 =
+          arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
       Value sum = arith::AddFOp::create(
           b, loc, x, arith::MulFOp::create(b, loc, x3, c(0.044715)));
       inner = math::TanhOp::create(
@@ -171,8 +172,8 @@ Value powBody(OpBuilder &b, Location loc, Type xType, Type yType, Value x,
   return castScalar(b, loc, r, f64, xType);
 }
 
-Value binaryBody(OpBuilder &b, Location loc, StringRef name, Type type,
-                 Value x, Value y) {
+Value binaryBody(OpBuilder &b, Location loc, StringRef name, Type type, Value x,
+                 Value y) {
   bool isFloat = isa<FloatType>(type);
   bool isUnsigned = isUnsignedInt(type);
   if (name == "Add" || name == "Sum")
@@ -242,9 +243,8 @@ Lowered lowerBroadcast(OpBuilder &b, Operation *op, ValueRange inputs,
                        BodyFn body) {
   Emitter e(b, op->getLoc());
   RankedTensorType type = rankedType(op->getResult(0));
-  SmallVector<OpFoldResult> sizes = e.broadcastSizes(type, inputs);
-  return Values{
-      e.broadcastGeneric(sizes, type.getElementType(), inputs, body)};
+  SmallVector<OpFoldResult> sizes = e.broadcastSizes(type.getShape(), inputs);
+  return Values{e.broadcastGeneric(sizes, type.getElementType(), inputs, body)};
 }
 
 Lowered lowerClip(OpBuilder &b, onnx::ClipOp op) {
@@ -301,23 +301,22 @@ mlir::moe::onnx_lowering::lowerElementwise(OpBuilder &b, Operation *op) {
                                            args[1]);
                           });
   }
-  bool unary = isa<onnx::SqrtOp, onnx::ReciprocalOp, onnx::NegOp, onnx::ExpOp,
-                   onnx::LogOp, onnx::ErfOp, onnx::TanhOp, onnx::SigmoidOp,
-                   onnx::ReluOp, onnx::GeluOp, onnx::SinOp, onnx::CosOp,
-                   onnx::AbsOp, onnx::SoftplusOp, onnx::SignOp, onnx::FloorOp,
-                   onnx::CeilOp, onnx::NotOp>(op);
-  bool binary =
-      isa<onnx::AddOp, onnx::SubOp, onnx::MulOp, onnx::DivOp, onnx::EqualOp,
-          onnx::GreaterOp, onnx::LessOp, onnx::GreaterOrEqualOp,
-          onnx::LessOrEqualOp, onnx::AndOp, onnx::OrOp, onnx::MinOp,
-          onnx::MaxOp, onnx::SumOp>(op);
+  bool unary =
+      isa<onnx::SqrtOp, onnx::ReciprocalOp, onnx::NegOp, onnx::ExpOp,
+          onnx::LogOp, onnx::ErfOp, onnx::TanhOp, onnx::SigmoidOp, onnx::ReluOp,
+          onnx::GeluOp, onnx::SinOp, onnx::CosOp, onnx::AbsOp, onnx::SoftplusOp,
+          onnx::SignOp, onnx::FloorOp, onnx::CeilOp, onnx::NotOp>(op);
+  bool binary = isa<onnx::AddOp, onnx::SubOp, onnx::MulOp, onnx::DivOp,
+                    onnx::EqualOp, onnx::GreaterOp, onnx::LessOp,
+                    onnx::GreaterOrEqualOp, onnx::LessOrEqualOp, onnx::AndOp,
+                    onnx::OrOp, onnx::MinOp, onnx::MaxOp, onnx::SumOp>(op);
   if (!unary && !binary)
     return std::nullopt;
   Type type = elementType(op->getOperand(0));
   if (unary) {
     if (isFloatOnlyUnary(name) && !isa<FloatType>(type))
-      return Lowered(nodeError(op) << "is only defined for float tensors, not "
-                                   << type);
+      return Lowered(nodeError(op)
+                     << "is only defined for float tensors, not " << type);
     StringRef gelu;
     if (auto g = dyn_cast<onnx::GeluOp>(op)) {
       gelu = g.getApproximate();

@@ -59,8 +59,8 @@ struct ConvertOnnxToLinalgPass
     Base::getDependentDialects(registry);
     // Run-time checks of sizes only values reveal (cf.assert); buffers
     // assembled piece by piece (bufferization.alloc_tensor).
-    registry.insert<bufferization::BufferizationDialect,
-                    cf::ControlFlowDialect>();
+    registry
+        .insert<bufferization::BufferizationDialect, cf::ControlFlowDialect>();
   }
 
   void runOnOperation() override {
@@ -84,8 +84,8 @@ struct ConvertOnnxToLinalgPass
       }
       Values values = *lowered;
       if (values.size() != op->getNumResults()) {
-        nodeError(op) << "lowering produced " << values.size()
-                      << " values for " << op->getNumResults() << " results";
+        nodeError(op) << "lowering produced " << values.size() << " values for "
+                      << op->getNumResults() << " results";
         failed = true;
         continue;
       }

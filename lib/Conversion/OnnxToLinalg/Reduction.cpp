@@ -11,6 +11,8 @@
 
 #include "Common.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
@@ -110,9 +112,9 @@ reduceAxes(Operation *op, Value axesValue, int64_t rank, bool noopWhenEmpty) {
     if (!known)
       return nodeError(op) << "axes must be known at compile time";
     for (int64_t a : *known) {
-      std::optional<int64_t> n = normalizeAxis(a, rank);
-      if (!n)
-        return nodeError(op) << "axis " << a << " out of range";
+      FailureOr<int64_t> n = axisOf(op, a, rank);
+      if (failed(n))
+        return failure();
       if (!llvm::is_contained(axes, *n))
         axes.push_back(*n);
     }
@@ -164,17 +166,15 @@ Lowered lowerRuntimeReduce(Emitter &e, Operation *op, Combine how, bool mean,
     n = e.mul(n, e.select(reduced[d], dim, e.index(1)));
   }
   Value init = e.filled(kept, element, combineIdentity(e, how, element));
-  Value r = e.loops(ubs, init,
-                    [&](Emitter &in, ValueRange ivs, ValueRange args) {
-                      SmallVector<Value> at;
-                      for (int64_t d = 0; d < rank; ++d)
-                        at.push_back(in.select(reduced[d], in.index(0), ivs[d]));
-                      Value acc = combine(in.b, in.loc, how, element,
-                                          in.extract(args[0], at),
-                                          in.extract(data, ivs));
-                      return SmallVector<Value>{in.insert(acc, args[0], at)};
-                    })
-                .front();
+  Value r =
+      e.loops(ubs, init, [&](Emitter &in, ValueRange ivs, ValueRange args) {
+         SmallVector<Value> at;
+         for (int64_t d = 0; d < rank; ++d)
+           at.push_back(in.select(reduced[d], in.index(0), ivs[d]));
+         Value acc = combine(in.b, in.loc, how, element,
+                             in.extract(args[0], at), in.extract(data, ivs));
+         return SmallVector<Value>{in.insert(acc, args[0], at)};
+       }).front();
   if (mean) {
     Value count = castScalar(e.b, e.loc, e.fromIndex(n, e.b.getI64Type()),
                              e.b.getI64Type(), element);
@@ -234,20 +234,18 @@ Lowered lowerArgReduce(OpBuilder &b, Operation *op, bool isMax) {
   Emitter e(b, op->getLoc());
   Value data = op->getOperand(0);
   int64_t rank = rankOf(data);
-  std::optional<int64_t> axis = normalizeAxis(
-      op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
-  if (!axis)
-    return nodeError(op) << "axis out of range";
+  FailureOr<int64_t> axis = axisOf(op, rank);
+  if (failed(axis))
+    return failure();
   bool keepdims = op->getAttrOfType<IntegerAttr>("keepdims").getInt() != 0;
-  bool last =
-      op->getAttrOfType<IntegerAttr>("select_last_index").getInt() != 0;
+  bool last = op->getAttrOfType<IntegerAttr>("select_last_index").getInt() != 0;
   Type type = elementType(data);
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> axes{*axis};
   SmallVector<OpFoldResult> sizes = keptSizes(e, data, axes);
-  Value values = e.filled(sizes, type, isMax ? e.lowest(type) : e.highest(type));
-  Value indices =
-      e.filled(sizes, b.getI64Type(), e.scalar(b.getI64Type(), 0));
+  Value values =
+      e.filled(sizes, type, isMax ? e.lowest(type) : e.highest(type));
+  Value indices = e.filled(sizes, b.getI64Type(), e.scalar(b.getI64Type(), 0));
   AffineMap kept = keptMap(ctx, rank, axes);
   SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx),
                               kept, kept};
@@ -263,8 +261,8 @@ Lowered lowerArgReduce(OpBuilder &b, Operation *op, bool isMax) {
         Value take;
         if (isFloat) {
           using FP = arith::CmpFPredicate;
-          FP pred = isMax ? (last ? FP::OGE : FP::OGT)
-                          : (last ? FP::OLE : FP::OLT);
+          FP pred =
+              isMax ? (last ? FP::OGE : FP::OGT) : (last ? FP::OLE : FP::OLT);
           take = arith::CmpFOp::create(nb, l, pred, x, best);
         } else {
           using IP = arith::CmpIPredicate;
@@ -276,9 +274,8 @@ Lowered lowerArgReduce(OpBuilder &b, Operation *op, bool isMax) {
         }
         Value i = arith::IndexCastOp::create(
             nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, *axis));
-        return SmallVector<Value>{
-            arith::SelectOp::create(nb, l, take, x, best),
-            arith::SelectOp::create(nb, l, take, i, at)};
+        return SmallVector<Value>{arith::SelectOp::create(nb, l, take, x, best),
+                                  arith::SelectOp::create(nb, l, take, i, at)};
       });
   Value r = results[1];
   if (keepdims)
@@ -296,8 +293,8 @@ Lowered lowerRuntimeCumSum(Emitter &e, onnx::CumSumOp op) {
   using P = arith::CmpIPredicate;
   Value axis = e.wrapNegative(e.extractIndex(op.getAxis(), 0), e.index(rank));
   Value n = tensor::DimOp::create(e.b, e.loc, x, axis);
-  return Values{e.fromIndices(
-      e.sizes(x), type, [&](Emitter &in, ValueRange at) {
+  return Values{
+      e.fromIndices(e.sizes(x), type, [&](Emitter &in, ValueRange at) {
         Value p = in.index(0);
         SmallVector<Value> here;
         for (int64_t d = 0; d < rank; ++d) {
@@ -305,12 +302,11 @@ Lowered lowerRuntimeCumSum(Emitter &e, onnx::CumSumOp op) {
           p = in.select(here[d], at[d], p);
         }
         // forward: [0, p] ([0, p) exclusive); reverse: [p, n) ((p, n)).
-        Value lo = reverse ? (exclusive ? in.add(p, in.index(1)) : p)
-                           : in.index(0);
+        Value lo =
+            reverse ? (exclusive ? in.add(p, in.index(1)) : p) : in.index(0);
         Value hi = reverse ? n : (exclusive ? p : in.add(p, in.index(1)));
         auto loop = scf::ForOp::create(
-            in.b, in.loc, lo, hi, in.index(1),
-            ValueRange{in.scalar(type, 0)},
+            in.b, in.loc, lo, hi, in.index(1), ValueRange{in.scalar(type, 0)},
             [&](OpBuilder &nb, Location l, Value j, ValueRange acc) {
               Emitter body(nb, l);
               SmallVector<Value> from;
@@ -333,9 +329,9 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
     return lowerRuntimeCumSum(e, op);
   if (axisValue->size() != 1)
     return nodeError(op) << "axis must be one value";
-  std::optional<int64_t> axis = normalizeAxis(axisValue->front(), rank);
-  if (!axis)
-    return nodeError(op) << "axis " << axisValue->front() << " out of range";
+  FailureOr<int64_t> axis = axisOf(op, axisValue->front(), rank);
+  if (failed(axis))
+    return failure();
   bool exclusive = op.getExclusive() != 0, reverse = op.getReverse() != 0;
   Type type = elementType(x);
   SmallVector<OpFoldResult> sizes = e.sizes(x), sliceSizes = sizes;
@@ -359,8 +355,8 @@ Lowered lowerCumSum(OpBuilder &b, onnx::CumSumOp op) {
         if (exclusive)
           r = in.insertInto(args[1], r, offsets, sliceSizes, strides);
         MLIRContext *ctx = in.b.getContext();
-        SmallVector<AffineMap> maps(2,
-                                    AffineMap::getMultiDimIdentityMap(rank, ctx));
+        SmallVector<AffineMap> maps(
+            2, AffineMap::getMultiDimIdentityMap(rank, ctx));
         SmallVector<utils::IteratorType> iterators(
             rank, utils::IteratorType::parallel);
         Value sum = in.generic(cur, args[1], maps, iterators,
@@ -380,10 +376,9 @@ Lowered lowerSoftmax(OpBuilder &b, Operation *op, bool log) {
   Emitter e(b, op->getLoc());
   Value x = op->getOperand(0);
   int64_t rank = rankOf(x);
-  std::optional<int64_t> axis = normalizeAxis(
-      op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
-  if (!axis)
-    return nodeError(op) << "axis out of range";
+  FailureOr<int64_t> axis = axisOf(op, rank);
+  if (failed(axis))
+    return failure();
   Type type = elementType(x);
   if (!isa<FloatType>(type))
     return nodeError(op) << "is only defined for float tensors";
@@ -428,9 +423,9 @@ Lowered lowerLayerNorm(OpBuilder &b, onnx::LayerNormalizationOp op) {
   Emitter e(b, op.getLoc());
   Value x = op.getX();
   int64_t rank = rankOf(x);
-  std::optional<int64_t> axis = normalizeAxis(op.getAxis(), rank);
-  if (!axis)
-    return nodeError(op) << "axis " << op.getAxis() << " out of range";
+  FailureOr<int64_t> axis = axisOf(op, op.getAxis(), rank);
+  if (failed(axis))
+    return failure();
   Type type = elementType(x);
   Type stash = elementType(op.getMean());
   if (!isa<FloatType>(type) || !isa<FloatType>(stash))
@@ -447,31 +442,28 @@ Lowered lowerLayerNorm(OpBuilder &b, onnx::LayerNormalizationOp op) {
   };
   Value sum = reduce(e, x, axes, Combine::Add, acc, {}, widen);
   auto sizes = e.sizes(sum);
-  Value wideMean =
-      e.broadcastGeneric(sizes, acc, sum,
-                         [&](OpBuilder &nb, Location l, ValueRange args) {
-                           return arith::DivFOp::create(nb, l, args[0], n)
-                               .getResult();
-                         });
-  Value squares = reduce(
-      e, x, axes, Combine::Add, acc, wideMean,
-      [&](OpBuilder &nb, Location l, Value v, ValueRange m) {
-        Value d =
-            arith::SubFOp::create(nb, l, castScalar(nb, l, v, type, acc), m[0]);
-        return arith::MulFOp::create(nb, l, d, d).getResult();
+  Value wideMean = e.broadcastGeneric(
+      sizes, acc, sum, [&](OpBuilder &nb, Location l, ValueRange args) {
+        return arith::DivFOp::create(nb, l, args[0], n).getResult();
       });
+  Value squares =
+      reduce(e, x, axes, Combine::Add, acc, wideMean,
+             [&](OpBuilder &nb, Location l, Value v, ValueRange m) {
+               Value d = arith::SubFOp::create(
+                   nb, l, castScalar(nb, l, v, type, acc), m[0]);
+               return arith::MulFOp::create(nb, l, d, d).getResult();
+             });
   Value eps = e.scalar(acc, op.getEpsilon().convertToDouble());
   Value one = e.scalar(acc, 1);
-  Value mean =
-      e.broadcastGeneric(sizes, stash, wideMean,
-                         [&](OpBuilder &nb, Location l, ValueRange args) {
-                           return castScalar(nb, l, args[0], acc, stash);
-                         });
+  Value mean = e.broadcastGeneric(
+      sizes, stash, wideMean, [&](OpBuilder &nb, Location l, ValueRange args) {
+        return castScalar(nb, l, args[0], acc, stash);
+      });
   Value invStd = e.broadcastGeneric(
       sizes, stash, squares, [&](OpBuilder &nb, Location l, ValueRange args) {
         Value var = arith::DivFOp::create(nb, l, args[0], n);
-        Value s = math::SqrtOp::create(
-            nb, l, arith::AddFOp::create(nb, l, var, eps));
+        Value s =
+            math::SqrtOp::create(nb, l, arith::AddFOp::create(nb, l, var, eps));
         return castScalar(nb, l, arith::DivFOp::create(nb, l, one, s), acc,
                           stash);
       });
@@ -513,25 +505,24 @@ Lowered lowerLayerNorm(OpBuilder &b, onnx::LayerNormalizationOp op) {
 
 std::optional<Lowered>
 mlir::moe::onnx_lowering::lowerReductionOp(OpBuilder &b, Operation *op) {
-  if (isa<onnx::ReduceSumOp>(op))
-    return lowerReduce(b, op, Combine::Add, false);
-  if (isa<onnx::ReduceMeanOp>(op))
-    return lowerReduce(b, op, Combine::Add, true);
-  if (isa<onnx::ReduceMaxOp>(op))
-    return lowerReduce(b, op, Combine::Max, false);
-  if (isa<onnx::ReduceMinOp>(op))
-    return lowerReduce(b, op, Combine::Min, false);
-  if (isa<onnx::ArgMaxOp>(op))
-    return lowerArgReduce(b, op, true);
-  if (isa<onnx::ArgMinOp>(op))
-    return lowerArgReduce(b, op, false);
-  if (auto o = dyn_cast<onnx::CumSumOp>(op))
-    return lowerCumSum(b, o);
-  if (isa<onnx::SoftmaxOp>(op))
-    return lowerSoftmax(b, op, false);
-  if (isa<onnx::LogSoftmaxOp>(op))
-    return lowerSoftmax(b, op, true);
-  if (auto o = dyn_cast<onnx::LayerNormalizationOp>(op))
-    return lowerLayerNorm(b, o);
-  return std::nullopt;
+  return llvm::TypeSwitch<Operation *, std::optional<Lowered>>(op)
+      .Case([&](onnx::CumSumOp o) { return lowerCumSum(b, o); })
+      .Case([&](onnx::LayerNormalizationOp o) { return lowerLayerNorm(b, o); })
+      .Case([&](onnx::ReduceSumOp) {
+        return lowerReduce(b, op, Combine::Add, false);
+      })
+      .Case([&](onnx::ReduceMeanOp) {
+        return lowerReduce(b, op, Combine::Add, true);
+      })
+      .Case([&](onnx::ReduceMaxOp) {
+        return lowerReduce(b, op, Combine::Max, false);
+      })
+      .Case([&](onnx::ReduceMinOp) {
+        return lowerReduce(b, op, Combine::Min, false);
+      })
+      .Case([&](onnx::ArgMaxOp) { return lowerArgReduce(b, op, true); })
+      .Case([&](onnx::ArgMinOp) { return lowerArgReduce(b, op, false); })
+      .Case([&](onnx::SoftmaxOp) { return lowerSoftmax(b, op, false); })
+      .Case([&](onnx::LogSoftmaxOp) { return lowerSoftmax(b, op, true); })
+      .Default(std::optional<Lowered>());
 }

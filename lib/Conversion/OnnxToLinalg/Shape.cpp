@@ -9,6 +9,8 @@
 
 #include "Common.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
@@ -109,16 +111,15 @@ Lowered lowerReshape(OpBuilder &b, onnx::ReshapeOp op) {
       bool copy = v == 0 && !allowZero && static_cast<int64_t>(i) < inRank;
       sizes.push_back(copy ? OpFoldResult(e.dim(data, i))
                            : OpFoldResult(b.getIndexAttr(v)));
-      others = e.mul(others, getValueOrCreateConstantIndexOp(b, e.loc,
-                                                            sizes.back()));
+      others = e.mul(others,
+                     getValueOrCreateConstantIndexOp(b, e.loc, sizes.back()));
     }
     for (auto [i, v] : llvm::enumerate(*known))
       if (v == -1)
-        sizes.insert(sizes.begin() + i,
-                     e.select(e.cmp(arith::CmpIPredicate::eq, others,
-                                    e.index(0)),
-                              e.index(0),
-                              e.divSI(total, e.maxSI(others, e.index(1)))));
+        sizes.insert(
+            sizes.begin() + i,
+            e.select(e.cmp(arith::CmpIPredicate::eq, others, e.index(0)),
+                     e.index(0), e.divSI(total, e.maxSI(others, e.index(1)))));
     for (int64_t i = 0; i < type.getRank(); ++i)
       if (!type.isDynamicDim(i))
         sizes[i] = b.getIndexAttr(type.getDimSize(i));
@@ -141,9 +142,9 @@ Lowered lowerReshape(OpBuilder &b, onnx::ReshapeOp op) {
     // With one -1 the product of the others is -product; -1 next to a 0
     // size is 0.
     Value others = e.select(anyInferred, e.sub(e.index(0), product), product);
-    Value rest = e.select(e.cmp(arith::CmpIPredicate::eq, others, e.index(0)),
-                          e.index(0),
-                          e.divSI(total, e.maxSI(others, e.index(1))));
+    Value rest =
+        e.select(e.cmp(arith::CmpIPredicate::eq, others, e.index(0)),
+                 e.index(0), e.divSI(total, e.maxSI(others, e.index(1))));
     Value count = e.index(1);
     for (int64_t i = 0; i < type.getRank(); ++i) {
       Value v = resolved[i];
@@ -185,9 +186,9 @@ FailureOr<SmallVector<int64_t>> knownAxes(Operation *op, Value axesValue,
     return nodeError(op) << "axes must be known at compile time";
   SmallVector<int64_t> out;
   for (int64_t a : *axes) {
-    std::optional<int64_t> n = normalizeAxis(a, rank);
-    if (!n)
-      return nodeError(op) << "axis " << a << " out of range";
+    FailureOr<int64_t> n = axisOf(op, a, rank);
+    if (failed(n))
+      return failure();
     out.push_back(*n);
   }
   llvm::sort(out);
@@ -268,10 +269,10 @@ Lowered lowerTranspose(OpBuilder &b, onnx::TransposeOp op) {
 Lowered lowerConcat(OpBuilder &b, onnx::ConcatOp op) {
   Emitter e(b, op.getLoc());
   RankedTensorType type = rankedType(op.getConcatResult());
-  std::optional<int64_t> axis = normalizeAxis(op.getAxis(), type.getRank());
-  if (!axis)
-    return nodeError(op) << "axis " << op.getAxis() << " out of range";
-  SmallVector<OpFoldResult> sizes = e.broadcastSizes(type, {});
+  FailureOr<int64_t> axis = axisOf(op, op.getAxis(), type.getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<OpFoldResult> sizes = e.broadcastSizes(type.getShape(), {});
   Value total = e.index(0);
   for (Value input : op.getInputs())
     total = e.add(total, e.dim(input, *axis));
@@ -305,17 +306,17 @@ Lowered lowerSplit(OpBuilder &b, onnx::SplitOp op) {
   Emitter e(b, op.getLoc());
   Value input = op.getInput();
   int64_t rank = rankOf(input);
-  std::optional<int64_t> axis = normalizeAxis(op.getAxis(), rank);
-  if (!axis)
-    return nodeError(op) << "axis " << op.getAxis() << " out of range";
+  FailureOr<int64_t> axis = axisOf(op, op.getAxis(), rank);
+  if (failed(axis))
+    return failure();
   int64_t parts = op.getNumResults();
   Value dim = e.dim(input, *axis);
   SmallVector<Value> lengths;
   if (!isa<NoneType>(op.getSplit().getType())) {
     if (rankOf(op.getSplit()) != 1 ||
         rankedType(op.getSplit()).getDimSize(0) != parts)
-      return nodeError(op) << "split must have one entry per output ("
-                           << parts << ")";
+      return nodeError(op) << "split must have one entry per output (" << parts
+                           << ")";
     Value total = e.index(0);
     Value nonNegative = e.scalar(b.getI1Type(), 1);
     for (int64_t i = 0; i < parts; ++i) {
@@ -377,9 +378,9 @@ Lowered lowerSlice(OpBuilder &b, onnx::SliceOp op) {
   } else if (std::optional<SmallVector<int64_t>> known =
                  knownInts(op.getAxes())) {
     for (int64_t a : *known) {
-      std::optional<int64_t> n = normalizeAxis(a, rank);
-      if (!n)
-        return nodeError(op) << "axis " << a << " out of range";
+      FailureOr<int64_t> n = axisOf(op, a, rank);
+      if (failed(n))
+        return failure();
       axes.push_back(*n);
     }
   } else {
@@ -426,8 +427,7 @@ Lowered lowerSlice(OpBuilder &b, onnx::SliceOp op) {
       lengths[axes[k]] = length;
       continue;
     }
-    Value axis = e.wrapNegative(e.extractIndex(op.getAxes(), k),
-                                e.index(rank));
+    Value axis = e.wrapNegative(e.extractIndex(op.getAxes(), k), e.index(rank));
     for (int64_t d = 0; d < rank; ++d) {
       auto [start, length] = bounds(e.dim(data, d));
       Value here = e.cmp(P::eq, axis, e.index(d));
@@ -444,9 +444,8 @@ Lowered lowerSlice(OpBuilder &b, onnx::SliceOp op) {
     }));
   bool forward = !runtimeAxes && knownSteps &&
                  llvm::all_of(*knownSteps, [](int64_t s) { return s > 0; });
-  if (llvm::any_of(sizes, [](OpFoldResult s) {
-        return getConstantIntValue(s) == 0;
-      }))
+  if (llvm::any_of(sizes,
+                   [](OpFoldResult s) { return getConstantIntValue(s) == 0; }))
     return Values{e.empty(sizes, elementType(data))};
   if (forward) {
     SmallVector<OpFoldResult> offsets, strides;
@@ -458,8 +457,8 @@ Lowered lowerSlice(OpBuilder &b, onnx::SliceOp op) {
                                                  sizes, strides)};
   }
   // Negative or run-time steps or axes: read each element.
-  return Values{e.fromIndices(
-      sizes, elementType(data), [&](Emitter &in, ValueRange at) {
+  return Values{
+      e.fromIndices(sizes, elementType(data), [&](Emitter &in, ValueRange at) {
         SmallVector<Value> from;
         for (int64_t d = 0; d < rank; ++d)
           from.push_back(in.add(starts[d], in.mul(at[d], steps[d])));
@@ -540,12 +539,11 @@ Lowered lowerRange(OpBuilder &b, onnx::RangeOp op) {
     n = e.maxSI(e.ceilDivSI(e.sub(l, s), d), e.index(0));
   }
   RankedTensorType result = rankedType(op.getOutput());
-  OpFoldResult size =
-      sizeOr(b, result, 0, [&]() -> OpFoldResult { return n; });
+  OpFoldResult size = sizeOr(b, result, 0, [&]() -> OpFoldResult { return n; });
   return Values{e.fromIndices({size}, type, [&](Emitter &in, ValueRange at) {
     if (isa<FloatType>(type)) {
-      Value i = arith::IndexCastOp::create(in.b, in.loc, in.b.getI64Type(),
-                                           at[0]);
+      Value i =
+          arith::IndexCastOp::create(in.b, in.loc, in.b.getI64Type(), at[0]);
       Value f = arith::SIToFPOp::create(in.b, in.loc, type, i);
       return arith::AddFOp::create(
                  in.b, in.loc, start,
@@ -561,37 +559,24 @@ Lowered lowerRange(OpBuilder &b, onnx::RangeOp op) {
 
 } // namespace
 
-std::optional<Lowered>
-mlir::moe::onnx_lowering::lowerShapeOp(OpBuilder &b, Operation *op) {
-  if (auto o = dyn_cast<onnx::ConstantOp>(op))
-    return lowerConstant(b, o);
-  if (auto o = dyn_cast<onnx::ConstantOfShapeOp>(op))
-    return lowerConstantOfShape(b, o);
-  if (auto o = dyn_cast<onnx::ShapeOp>(op))
-    return lowerShape(b, o);
-  if (auto o = dyn_cast<onnx::SizeOp>(op))
-    return lowerSize(b, o);
-  if (auto o = dyn_cast<onnx::ReshapeOp>(op))
-    return lowerReshape(b, o);
-  if (auto o = dyn_cast<onnx::FlattenOp>(op))
-    return lowerFlatten(b, o);
-  if (auto o = dyn_cast<onnx::SqueezeOp>(op))
-    return lowerSqueeze(b, o);
-  if (auto o = dyn_cast<onnx::UnsqueezeOp>(op))
-    return lowerUnsqueeze(b, o);
-  if (auto o = dyn_cast<onnx::TransposeOp>(op))
-    return lowerTranspose(b, o);
-  if (auto o = dyn_cast<onnx::ConcatOp>(op))
-    return lowerConcat(b, o);
-  if (auto o = dyn_cast<onnx::SplitOp>(op))
-    return lowerSplit(b, o);
-  if (auto o = dyn_cast<onnx::SliceOp>(op))
-    return lowerSlice(b, o);
-  if (auto o = dyn_cast<onnx::ExpandOp>(op))
-    return lowerExpand(b, o);
-  if (auto o = dyn_cast<onnx::TileOp>(op))
-    return lowerTile(b, o);
-  if (auto o = dyn_cast<onnx::RangeOp>(op))
-    return lowerRange(b, o);
-  return std::nullopt;
+std::optional<Lowered> mlir::moe::onnx_lowering::lowerShapeOp(OpBuilder &b,
+                                                              Operation *op) {
+  return llvm::TypeSwitch<Operation *, std::optional<Lowered>>(op)
+      .Case([&](onnx::ConstantOp o) { return lowerConstant(b, o); })
+      .Case(
+          [&](onnx::ConstantOfShapeOp o) { return lowerConstantOfShape(b, o); })
+      .Case([&](onnx::ShapeOp o) { return lowerShape(b, o); })
+      .Case([&](onnx::SizeOp o) { return lowerSize(b, o); })
+      .Case([&](onnx::ReshapeOp o) { return lowerReshape(b, o); })
+      .Case([&](onnx::FlattenOp o) { return lowerFlatten(b, o); })
+      .Case([&](onnx::SqueezeOp o) { return lowerSqueeze(b, o); })
+      .Case([&](onnx::UnsqueezeOp o) { return lowerUnsqueeze(b, o); })
+      .Case([&](onnx::TransposeOp o) { return lowerTranspose(b, o); })
+      .Case([&](onnx::ConcatOp o) { return lowerConcat(b, o); })
+      .Case([&](onnx::SplitOp o) { return lowerSplit(b, o); })
+      .Case([&](onnx::SliceOp o) { return lowerSlice(b, o); })
+      .Case([&](onnx::ExpandOp o) { return lowerExpand(b, o); })
+      .Case([&](onnx::TileOp o) { return lowerTile(b, o); })
+      .Case([&](onnx::RangeOp o) { return lowerRange(b, o); })
+      .Default(std::optional<Lowered>());
 }
