@@ -326,7 +326,9 @@ def check_torch_fixture(name):
     lowered, dynamic batch and seq), against onnxruntime on each stored
     input: the largest rel L2 over cases and outputs, or why it failed.
     Where onnxruntime refuses an input (hit_experts_tensor's Split fixed at
-    trace time), the compiled code must stop with its run-time check."""
+    trace time), the compiled code must stop with its run-time check.
+    Inputs: the stored cases (T = 1, 7, 12, 64, the trace) and 513 random
+    tokens."""
     model = os.path.join(TORCH, name + ".onnx")
     data = np.load(os.path.join(TORCH, name + ".npz"))
     cases = sorted(k for k in data.files if k.startswith("input_")) + ["trace_input"]
@@ -335,9 +337,13 @@ def check_torch_fixture(name):
             so, sig = compile_test(model, work, front=["--onnx-shape-inference"])
         except RuntimeError as e:
             return str(e)
+        # 513 tokens too (one more than a power of two), random.
+        rng = np.random.default_rng(513)
+        h = data[cases[0]].shape[-1]
+        inputs = {case: data[case] for case in cases}
+        inputs["513 random tokens"] = rng.standard_normal((1, 513, h)).astype(np.float32)
         worst = 0.0
-        for case in cases:
-            x = data[case]
+        for case, x in inputs.items():
             try:
                 want = onnxruntime_outputs_for(model, [x])
             except Exception:  # noqa: BLE001 - onnxruntime refuses the input
