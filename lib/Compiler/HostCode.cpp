@@ -274,7 +274,10 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
   if (failed(runPipeline(
           module, "canonicalize,cse,one-shot-bufferize{"
                   "bufferize-function-boundaries "
-                  "function-boundary-type-conversion=identity-layout-map}")))
+                  "function-boundary-type-conversion=identity-layout-map},"
+                  // Identical subviews left by slice writes fold, so no
+                  // copy between them remains.
+                  "cse,canonicalize")))
     return failure();
   copyNonFreshResults(main);
   assertsToRuntimeFailures(module);
@@ -285,8 +288,9 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
     main.setResultAttrs(i, ArrayRef<NamedAttribute>{});
   main->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                 UnitAttr::get(module.getContext()));
-  if (failed(runPipeline(module, "buffer-deallocation-pipeline,canonicalize,"
-                                 "scf-forall-to-parallel")) ||
+  if (failed(runPipeline(module, "buffer-deallocation-pipeline,"
+                                 "convert-bufferization-to-memref,"
+                                 "canonicalize,scf-forall-to-parallel")) ||
       failed(outlineParallelLoops(module)))
     return failure();
   stridedCopiesAsLoops(module);
@@ -297,7 +301,9 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
           module,
           "convert-vector-to-scf,expand-strided-metadata,lower-affine,"
           "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
-          "convert-vector-to-llvm,convert-arith-to-llvm,"
+          // bf16 casts as integer code, not calls to compiler-rt.
+          "arith-expand{include-bf16},convert-vector-to-llvm,"
+          "convert-arith-to-llvm,"
           "finalize-memref-to-llvm,convert-func-to-llvm,"
           "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts")))
     return failure();
