@@ -28,12 +28,7 @@ import check_hf_fixtures  # noqa: E402
 NAMES = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(HF, "*.onnx")))
 
 # Known lowering bugs, each with what goes wrong; strict, so a fix shows.
-KNOWN = {
-    "mixtral_lm_torchscript": "attention scores + causal mask: the mask's dynamic "
-                              "head dim (1 at run time) is not broadcast (NaN)",
-    "qwen3_moe_lm_torchscript": "same dynamic broadcast of the causal mask",
-    "deepseek_v3_lm_torchscript": "moe-compile fails: 'offset 0 is out-of-bounds: 4 >= 4'",
-}
+KNOWN = {}
 
 
 def test_fixtures_reproduce_torch_under_onnxruntime():

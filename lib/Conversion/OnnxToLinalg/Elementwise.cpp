@@ -10,6 +10,8 @@
 
 #include "Common.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+
 #include "llvm/ADT/StringSwitch.h"
 
 #include <cmath>
@@ -239,12 +241,128 @@ Type resultElement(Operation *op, unsigned i = 0) {
   return elementType(op->getResult(i));
 }
 
+/// Where dim `d` of `value` comes from, as far as it provably is the same:
+/// through tensor.cast, destination-style ops (their inits), tensor.empty
+/// sizes and tensor.dim. Two dims with the same origin are equal.
+std::pair<Value, int64_t> sizeOrigin(Value value, int64_t d) {
+  for (;;) {
+    Operation *def = value.getDefiningOp();
+    if (!def)
+      return {value, d};
+    if (auto cast = dyn_cast<tensor::CastOp>(def)) {
+      value = cast.getSource();
+      continue;
+    }
+    if (auto dps = dyn_cast<DestinationStyleOpInterface>(def)) {
+      auto result = cast<OpResult>(value);
+      if (result.getResultNumber() < dps.getNumDpsInits()) {
+        value = dps.getDpsInitOperand(result.getResultNumber())->get();
+        continue;
+      }
+      return {value, d};
+    }
+    if (auto empty = dyn_cast<tensor::EmptyOp>(def)) {
+      if (!empty.getType().isDynamicDim(d))
+        return {Value(), empty.getType().getDimSize(d)};
+      Value size = empty.getDynamicSize(d);
+      if (auto dim = size.getDefiningOp<tensor::DimOp>()) {
+        if (std::optional<int64_t> i = dim.getConstantIndex()) {
+          value = dim.getSource();
+          d = *i;
+          continue;
+        }
+      }
+      return {size, -1};
+    }
+    return {value, d};
+  }
+}
+
+/// `inputs` broadcast numpy-style into a linalg.generic of `op`'s result
+/// type. A dynamic size facing another size that is not provably the same
+/// may be 1 at run time: the result takes the static one or the largest,
+/// and an input whose dynamic size is 1 while the result's is not is first
+/// copied broadcast to the result's sizes there (scf.if: inputs whose sizes
+/// match are read as they are).
 Lowered lowerBroadcast(OpBuilder &b, Operation *op, ValueRange inputs,
                        BodyFn body) {
   Emitter e(b, op->getLoc());
   RankedTensorType type = rankedType(op->getResult(0));
   SmallVector<OpFoldResult> sizes = e.broadcastSizes(type.getShape(), inputs);
-  return Values{e.broadcastGeneric(sizes, type.getElementType(), inputs, body)};
+  int64_t rank = type.getRank();
+  // Per input, the result dims it may have to be broadcast along.
+  SmallVector<SmallVector<int64_t>> runtime(inputs.size());
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!type.isDynamicDim(d))
+      continue;
+    SmallVector<std::pair<size_t, int64_t>> dynamic;
+    std::optional<int64_t> fixed;
+    for (auto [i, input] : llvm::enumerate(inputs)) {
+      RankedTensorType t = rankedType(input);
+      int64_t j = d - (rank - t.getRank());
+      if (j < 0 || t.getDimSize(j) == 1)
+        continue;
+      if (t.isDynamicDim(j))
+        dynamic.push_back({i, j});
+      else
+        fixed = t.getDimSize(j);
+    }
+    if (dynamic.empty() || (dynamic.size() == 1 && !fixed))
+      continue;
+    std::pair<Value, int64_t> origin =
+        sizeOrigin(inputs[dynamic[0].first], dynamic[0].second);
+    if (!fixed && llvm::all_of(dynamic, [&](auto in) {
+          return sizeOrigin(inputs[in.first], in.second) == origin;
+        }))
+      continue;
+    Value size = fixed ? e.index(*fixed) : Value();
+    for (auto [i, j] : dynamic) {
+      runtime[i].push_back(d);
+      Value n = e.dim(inputs[i], j);
+      size = size ? (fixed ? size : e.maxSI(size, n)) : n;
+    }
+    sizes[d] = size;
+  }
+  SmallVector<Value> operands(inputs);
+  for (auto [i, input] : llvm::enumerate(inputs)) {
+    if (runtime[i].empty())
+      continue;
+    RankedTensorType t = rankedType(input);
+    int64_t offset = rank - t.getRank();
+    SmallVector<OpFoldResult> wide = e.sizes(input);
+    Value differs = e.scalar(b.getI1Type(), 0);
+    for (int64_t d : runtime[i]) {
+      Value own = e.dim(input, d - offset);
+      Value want = getValueOrCreateConstantIndexOp(b, e.loc, sizes[d]);
+      wide[d - offset] = want;
+      differs = b.createOrFold<arith::OrIOp>(
+          e.loc, differs, e.cmp(arith::CmpIPredicate::ne, own, want));
+    }
+    auto ifOp = scf::IfOp::create(
+        b, e.loc, differs,
+        [&](OpBuilder &tb, Location l) {
+          Emitter te(tb, l);
+          Value copy = te.fromIndices(
+              wide, t.getElementType(), [&](Emitter &in, ValueRange at) {
+                SmallVector<Value> read(at);
+                for (int64_t d : runtime[i]) {
+                  int64_t j = d - offset;
+                  Value own = in.dim(input, j);
+                  read[j] = in.select(
+                      in.cmp(arith::CmpIPredicate::eq, own, in.index(1)),
+                      in.index(0), read[j]);
+                }
+                return in.extract(input, read);
+              });
+          if (copy.getType() != t)
+            copy = tensor::CastOp::create(tb, l, t, copy);
+          scf::YieldOp::create(tb, l, copy);
+        },
+        [&](OpBuilder &eb, Location l) { scf::YieldOp::create(eb, l, input); });
+    operands[i] = ifOp.getResult(0);
+  }
+  return Values{
+      e.broadcastGeneric(sizes, type.getElementType(), operands, body)};
 }
 
 Lowered lowerClip(OpBuilder &b, onnx::ClipOp op) {

@@ -293,6 +293,10 @@ Lowered lowerConcat(OpBuilder &b, onnx::ConcatOp op) {
   Value offset = e.index(0);
   SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
   for (Value input : op.getInputs()) {
+    // An input with no elements writes nothing (and its slice may start at
+    // the end of the axis, which tensor.insert_slice rejects).
+    if (llvm::is_contained(rankedType(input).getShape(), 0))
+      continue;
     SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
     offsets[*axis] = getAsOpFoldResult(offset);
     SmallVector<OpFoldResult> inSizes = e.sizes(input);

@@ -205,3 +205,42 @@ func.func @clip(%x: tensor<2x3xf32>, %lo: tensor<f32>, %hi: tensor<f32>) -> tens
   %0 = "onnx.Clip"(%x, %lo, %hi) : (tensor<2x3xf32>, tensor<f32>, tensor<f32>) -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// -----
+
+// Dynamic sizes facing each other that are not provably the same may be 1
+// at run time: the result's size is the larger, and an operand whose size
+// differs from it is first copied broadcast (scf.if; index 0 where its size
+// is 1). Sizes of the same origin (here: an operand and a result computed
+// from it) keep the plain generic.
+// CHECK-LABEL: func.func @runtime_broadcast
+// CHECK-SAME: (%[[S:.+]]: tensor<2x?x3xf32>, %[[M:.+]]: tensor<2x?x3xf32>)
+// CHECK-DAG: %[[DS:.+]] = tensor.dim %[[S]], %c1
+// CHECK-DAG: %[[DM:.+]] = tensor.dim %[[M]], %c1
+// CHECK: %[[N:.+]] = arith.maxsi %[[DS]], %[[DM]] : index
+// CHECK: %[[NE:.+]] = arith.cmpi ne, %{{.+}}, %[[N]]
+// CHECK: %[[S2:.+]] = scf.if %[[NE]] -> (tensor<2x?x3xf32>)
+// CHECK: tensor.empty(%[[N]]) : tensor<2x?x3xf32>
+// CHECK: %[[ONE:.+]] = arith.cmpi eq, %{{.+}}, %c1
+// CHECK: %[[I:.+]] = arith.select %[[ONE]], %c0, %{{.+}} : index
+// CHECK: tensor.extract %[[S]][%{{.+}}, %[[I]], %{{.+}}]
+// CHECK: else
+// CHECK-NEXT: scf.yield %[[S]]
+// CHECK: %[[M2:.+]] = scf.if
+// CHECK: tensor.extract %[[M]]
+// CHECK: %[[E:.+]] = tensor.empty(%[[N]]) : tensor<2x?x3xf32>
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%[[S2]], %[[M2]] : tensor<2x?x3xf32>, tensor<2x?x3xf32>) outs(%[[E]] : tensor<2x?x3xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: scf.if
+// CHECK: math.exp
+// CHECK-NOT: scf.if
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%[[S]], %{{.+}} : tensor<2x?x3xf32>, tensor<2x?x3xf32>)
+// CHECK: arith.mulf
+func.func @runtime_broadcast(%s: tensor<2x?x3xf32>, %m: tensor<2x?x3xf32>) -> (tensor<2x?x3xf32>, tensor<2x?x3xf32>) {
+  %0 = "onnx.Add"(%s, %m) : (tensor<2x?x3xf32>, tensor<2x?x3xf32>) -> tensor<2x?x3xf32>
+  %1 = "onnx.Exp"(%s) : (tensor<2x?x3xf32>) -> tensor<2x?x3xf32>
+  %2 = "onnx.Mul"(%s, %1) : (tensor<2x?x3xf32>, tensor<2x?x3xf32>) -> tensor<2x?x3xf32>
+  return %0, %2 : tensor<2x?x3xf32>, tensor<2x?x3xf32>
+}

@@ -116,6 +116,27 @@ func.func @moves(%x: tensor<2x1x3xf32>, %d: tensor<?x4xf32>, %ax: tensor<1xi64>)
 
 // -----
 
+// Concat skips inputs without elements: an empty last input would be
+// inserted at the end of the axis, which tensor.insert_slice rejects.
+// CHECK-LABEL: func.func @concat_empty
+// CHECK-SAME: (%[[X:.+]]: tensor<4xi64>, %{{.+}}: tensor<0xi64>, %[[Y:.+]]: tensor<2xi64>)
+// CHECK: %[[E:.+]] = bufferization.alloc_tensor() : tensor<6xi64>
+// CHECK: tensor.extract_slice %[[E]][0] [4] [1]
+// CHECK: linalg.copy ins(%[[X]] : tensor<4xi64>)
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[0] [4] [1]
+// CHECK: linalg.copy ins(%[[Y]] : tensor<2xi64>)
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[4] [2] [1]
+// CHECK: linalg.copy ins(%[[X]] : tensor<4xi64>)
+// CHECK-NOT: linalg.copy
+// CHECK: return
+func.func @concat_empty(%x: tensor<4xi64>, %z: tensor<0xi64>, %y: tensor<2xi64>) -> (tensor<6xi64>, tensor<4xi64>) {
+  %0 = "onnx.Concat"(%x, %z, %y) {axis = 0 : i64} : (tensor<4xi64>, tensor<0xi64>, tensor<2xi64>) -> tensor<6xi64>
+  %1 = "onnx.Concat"(%x, %z) {axis = 0 : i64} : (tensor<4xi64>, tensor<0xi64>) -> tensor<4xi64>
+  return %0, %1 : tensor<6xi64>, tensor<4xi64>
+}
+
+// -----
+
 // Split: equal parts are static slices; run-time sizes are read, checked
 // (cf.assert) and sliced at run-time offsets.
 // CHECK-LABEL: func.func @split
