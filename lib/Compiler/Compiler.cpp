@@ -5,8 +5,8 @@
 #include "moe-mlir/Conversion/Passes.h"
 #include "moe-mlir/Dialect/Moe/IR/Moe.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
-#include "moe-mlir/Dialect/Onnx/Transforms/Passes.h"
 #include "moe-mlir/Dialect/Onnx/IR/Onnx.h"
+#include "moe-mlir/Dialect/Onnx/Transforms/Passes.h"
 #include "moe-mlir/Import/OnnxImporter.h"
 #include "moe-runtime/Artifact.h"
 #include "moe-runtime/Npz.h"
@@ -51,13 +51,12 @@ TokenRecorder &recorder() {
   return r;
 }
 
-using StageFn =
-    std::function<LogicalResult(StringRef, llvm::function_ref<LogicalResult()>)>;
+using StageFn = std::function<LogicalResult(
+    StringRef, llvm::function_ref<LogicalResult()>)>;
 
 LogicalResult lowerAndWrite(ModuleOp module, const CompileOptions &options,
                             bool recordTokens, StringRef outPath,
                             const StageFn &stage);
-
 
 /// A weight hoisted out of the code: a view of the IR's own storage.
 struct HoistedWeight {
@@ -160,7 +159,8 @@ LogicalResult hoistWeights(func::FuncOp main,
   return success();
 }
 
-::moe::rt::TensorDesc describe(Value v, DictionaryAttr attrs, StringRef fallback) {
+::moe::rt::TensorDesc describe(Value v, DictionaryAttr attrs,
+                               StringRef fallback) {
   ::moe::rt::TensorDesc d;
   d.name = fallback.str();
   if (attrs)
@@ -214,18 +214,18 @@ LogicalResult lowerAndWrite(ModuleOp module, const CompileOptions &options,
   for (unsigned i = 0; i < main.getNumArguments(); ++i) {
     auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
     if (!type || !dtypeOf(type.getElementType()))
-      return main.emitError() << "input " << i
-                              << " has a type the runtime cannot bind: "
-                              << main.getArgument(i).getType();
+      return main.emitError()
+             << "input " << i << " has a type the runtime cannot bind: "
+             << main.getArgument(i).getType();
     inputs.push_back(describe(main.getArgument(i), main.getArgAttrDict(i),
                               "input" + std::to_string(i)));
   }
   for (unsigned i = 0; i < main.getNumResults(); ++i) {
     auto type = dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
     if (!type || !dtypeOf(type.getElementType()))
-      return main.emitError() << "output " << i
-                              << " has a type the runtime cannot return: "
-                              << main.getResultTypes()[i];
+      return main.emitError()
+             << "output " << i << " has a type the runtime cannot return: "
+             << main.getResultTypes()[i];
     Value dummy = main.front().getTerminator()->getOperand(i);
     outputs.push_back(describe(dummy, main.getResultAttrDict(i),
                                "output" + std::to_string(i)));
@@ -234,9 +234,9 @@ LogicalResult lowerAndWrite(ModuleOp module, const CompileOptions &options,
   if (failed(stage("lower to linalg", [&] {
         return runPipeline(
             module, std::string("convert-moe-to-linalg{record-routing=") +
-                         (options.recordRouting ? "1" : "0") +
-                         " record-tokens=" + (recordTokens ? "1" : "0") +
-                         "},convert-onnx-to-linalg,canonicalize,cse");
+                        (options.recordRouting ? "1" : "0") +
+                        " record-tokens=" + (recordTokens ? "1" : "0") +
+                        "},convert-onnx-to-linalg,canonicalize,cse");
       })))
     return failure();
 
@@ -250,9 +250,8 @@ LogicalResult lowerAndWrite(ModuleOp module, const CompileOptions &options,
   std::string cpuError;
   if (failed(resolveCpuTarget(cpu, cpuError)))
     return module.emitError() << cpuError;
-  if (failed(stage("code generation", [&] {
-        return buildHostCode(module, cpu, hostCode);
-      })))
+  if (failed(stage("code generation",
+                   [&] { return buildHostCode(module, cpu, hostCode); })))
     return failure();
 
   return stage("write artifact", [&]() -> LogicalResult {
@@ -320,9 +319,9 @@ LogicalResult collectCalibrationTokens(ModuleOp module,
   in.name = info->name;
   in.dtype = info->dtype;
   if (input.descr != "<f4" || info->dtype != MOE_DT_F32)
-    return module.emitError() << "--calibration: '" << options.calibration
-                              << "' must hold float32 values for input '"
-                              << info->name << "'";
+    return module.emitError()
+           << "--calibration: '" << options.calibration
+           << "' must hold float32 values for input '" << info->name << "'";
   if (input.shape.size() > 8)
     return module.emitError() << "--calibration: rank above 8";
   in.rank = input.shape.size();
@@ -397,10 +396,9 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
     LogicalResult result = fn();
     if (options.verbose)
       log << "moe-compile: " << name << ": "
-          << llvm::format("%.1f",
-                          std::chrono::duration<double, std::milli>(
-                              Clock::now() - start)
-                              .count())
+          << llvm::format("%.1f", std::chrono::duration<double, std::milli>(
+                                      Clock::now() - start)
+                                      .count())
           << " ms\n";
     return result;
   };
@@ -413,11 +411,10 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
     return failure();
 
   if (failed(stage("raise", [&] {
-        return runPipeline(*module,
-                           "func.func(onnx-shape-inference),"
-                           "moe-raise-experts{ort-moe-layout=" +
-                               options.ortMoeLayout +
-                               "},canonicalize,cse");
+        return runPipeline(*module, "func.func(onnx-shape-inference),"
+                                    "moe-raise-experts{ort-moe-layout=" +
+                                        options.ortMoeLayout +
+                                        "},canonicalize,cse");
       })))
     return failure();
 
@@ -444,4 +441,3 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
   return lowerAndWrite(*module, options, /*recordTokens=*/false, outPath,
                        stage);
 }
-

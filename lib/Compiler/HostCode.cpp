@@ -3,15 +3,15 @@
 #include "moe-mlir/Compiler/HostCode.h"
 #include "moe-mlir/Compiler/ParallelRuntime.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -49,8 +49,8 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   std::string errors;
   llvm::raw_string_ostream os(errors);
   if (failed(parsePassPipeline(pipeline, pm, os)))
-    return module.emitError() << "internal pass pipeline does not parse: "
-                              << errors;
+    return module.emitError()
+           << "internal pass pipeline does not parse: " << errors;
   return pm.run(module);
 }
 
@@ -74,7 +74,8 @@ void copyNonFreshResults(func::FuncOp main) {
         }
         break;
       }
-      bool fresh = root.getDefiningOp<memref::AllocOp>() && roots.insert(root).second;
+      bool fresh =
+          root.getDefiningOp<memref::AllocOp>() && roots.insert(root).second;
       if (fresh)
         continue;
       auto type = cast<MemRefType>(operand.get().getType());
@@ -221,8 +222,8 @@ LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
 
 LogicalResult mlir::moe::resolveCpuTarget(CpuTarget &target,
                                           std::string &error) {
-  static const char *const v3[] = {"avx",  "avx2",  "bmi",   "bmi2", "f16c",
-                                   "fma",  "lzcnt", "movbe", "popcnt"};
+  static const char *const v3[] = {"avx", "avx2",  "bmi",   "bmi2",  "f16c",
+                                   "fma", "lzcnt", "movbe", "popcnt"};
   static const char *const v4[] = {"avx512f", "avx512bw", "avx512cd",
                                    "avx512dq", "avx512vl"};
   target.required.clear();
@@ -260,8 +261,7 @@ LogicalResult mlir::moe::resolveCpuTarget(CpuTarget &target,
   return failure();
 }
 
-LogicalResult mlir::moe::buildHostCode(ModuleOp module,
-                                       const CpuTarget &target,
+LogicalResult mlir::moe::buildHostCode(ModuleOp module, const CpuTarget &target,
                                        std::vector<char> &sharedObject) {
   auto main = module.lookupSymbol<func::FuncOp>(kMain);
   if (!main)
@@ -332,14 +332,13 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
       triple, target.llvmCpu, target.llvmFeatures, options, llvm::Reloc::PIC_,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return module.emitError() << "cannot target CPU '" << target.llvmCpu
-                              << "'";
+    return module.emitError() << "cannot target CPU '" << target.llvmCpu << "'";
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
   if (llvm::Error err =
           makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
-    return module.emitError() << "LLVM optimisation failed: "
-                              << llvm::toString(std::move(err));
+    return module.emitError()
+           << "LLVM optimisation failed: " << llvm::toString(std::move(err));
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream os(object);
@@ -360,8 +359,8 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module,
     std::error_code ec;
     llvm::raw_fd_ostream out(objPath, ec);
     if (ec)
-      return module.emitError() << "cannot write " << objPath << ": "
-                                << ec.message();
+      return module.emitError()
+             << "cannot write " << objPath << ": " << ec.message();
     out.write(object.data(), object.size());
   }
   std::string linker = "/usr/lib/llvm-22/bin/clang";

@@ -32,8 +32,8 @@ LogicalResult mlir::moe::outlineParallelLoops(ModuleOp module) {
     // Iterations per dimension and in all.
     SmallVector<Value> counts;
     Value total = arith::ConstantIndexOp::create(b, loc, 1);
-    for (auto [lb, ub, step] : llvm::zip(loop.getLowerBound(),
-                                         loop.getUpperBound(), loop.getStep())) {
+    for (auto [lb, ub, step] : llvm::zip(
+             loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
       Value span = arith::SubIOp::create(b, loc, ub, lb);
       Value count = arith::CeilDivUIOp::create(b, loc, span, step);
       counts.push_back(count);
@@ -67,7 +67,8 @@ LogicalResult mlir::moe::outlineParallelLoops(ModuleOp module) {
     body.setPrivate();
     Block *entry = body.addEntryBlock();
     IRMapping map;
-    for (auto [v, arg] : llvm::zip(captured, entry->getArguments().drop_front(2)))
+    for (auto [v, arg] :
+         llvm::zip(captured, entry->getArguments().drop_front(2)))
       map.map(v, arg);
     OpBuilder bb = OpBuilder::atBlockBegin(entry);
     for (Operation *c : constants)
@@ -141,8 +142,7 @@ LogicalResult mlir::moe::lowerParallelLaunches(ModuleOp module) {
     }
     return LLVM::ZExtOp::create(b, loc, i64, v);
   };
-  auto fromSlot = [&](OpBuilder &b, Location loc, Value slot,
-                      Type t) -> Value {
+  auto fromSlot = [&](OpBuilder &b, Location loc, Value slot, Type t) -> Value {
     if (isa<LLVM::LLVMPointerType>(t))
       return LLVM::IntToPtrOp::create(b, loc, t, slot);
     if (t == i64)
@@ -163,8 +163,8 @@ LogicalResult mlir::moe::lowerParallelLaunches(ModuleOp module) {
     std::string suffix = launchName.drop_front(strlen(kLaunch)).str();
     auto body = module.lookupSymbol<LLVM::LLVMFuncOp>(kBody + suffix);
     if (!body)
-      return call.emitError() << "parallel loop body " << kBody << suffix
-                              << " is missing";
+      return call.emitError()
+             << "parallel loop body " << kBody << suffix << " is missing";
     ValueRange args = call.getOperands().drop_front();
     if (body.getNumArguments() != args.size() + 2)
       return call.emitError() << "parallel loop " << suffix
@@ -206,8 +206,8 @@ LogicalResult mlir::moe::lowerParallelLaunches(ModuleOp module) {
                          ValueRange{call.getOperand(0), fn, slots});
     call.erase();
     if (auto decl = module.lookupSymbol<LLVM::LLVMFuncOp>(launchName);
-        decl && decl.isExternal() && SymbolTable::symbolKnownUseEmpty(
-                                         decl, module))
+        decl && decl.isExternal() &&
+        SymbolTable::symbolKnownUseEmpty(decl, module))
       decl.erase();
   }
   return success();

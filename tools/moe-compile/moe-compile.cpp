@@ -6,9 +6,9 @@
 
 #include "moe-mlir/Compiler/Compiler.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/AsmState.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -43,9 +43,10 @@ cl::opt<std::string> profile("profile",
                              cl::desc("routing profile from moe-run (JSON)"));
 cl::opt<std::string> report("report",
                             cl::desc("write the compression report (JSON)"));
-cl::opt<std::string> ortMoeLayout(
-    "ort-moe-layout", cl::desc("com.microsoft.MoE layout: auto, current, legacy"),
-    cl::init("auto"));
+cl::opt<std::string>
+    ortMoeLayout("ort-moe-layout",
+                 cl::desc("com.microsoft.MoE layout: auto, current, legacy"),
+                 cl::init("auto"));
 cl::opt<bool> verbose("v", cl::desc("time per stage"));
 cl::opt<bool> noRecord("no-routing-hooks",
                        cl::desc("compile without the routing-profile hook"));
@@ -62,8 +63,8 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerAsmPrinterCLOptions();
-  cl::ParseCommandLineOptions(argc, argv,
-                              "moe-compile: ONNX model to a moe-mlir artifact\n");
+  cl::ParseCommandLineOptions(
+      argc, argv, "moe-compile: ONNX model to a moe-mlir artifact\n");
   if (target != "cpu")
     return fail("unknown --target '" + target + "' (expected cpu)");
   mlir::moe::CompileOptions options;

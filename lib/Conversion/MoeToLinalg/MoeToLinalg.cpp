@@ -21,8 +21,8 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 
@@ -100,8 +100,7 @@ Model modelOf(LayerOp op) {
   if (auto a = op.getAbsentAttr())
     m.absent.assign(a.asArrayRef().begin(), a.asArrayRef().end());
   m.glu = op.isGlu();
-  Value weights[3] = {op.getGateWeight(), op.getUpWeight(),
-                      op.getDownWeight()};
+  Value weights[3] = {op.getGateWeight(), op.getUpWeight(), op.getDownWeight()};
   Value biases[3] = {op.getGateBias(), op.getUpBias(), op.getDownBias()};
   for (int k = 0; k < 3; ++k) {
     if (weights[k])
@@ -168,16 +167,12 @@ public:
 private:
   // Small builders.
   Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value cI64(int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, i64, v);
-  }
+  Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, i64, v); }
   Value cF32(double v) {
     return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32),
-                                         APFloat(float(v)));
+                                          APFloat(float(v)));
   }
-  Value toIndex(Value v) {
-    return arith::IndexCastOp::create(b, loc, idx, v);
-  }
+  Value toIndex(Value v) { return arith::IndexCastOp::create(b, loc, idx, v); }
   Value toI64(Value v) { return arith::IndexCastOp::create(b, loc, i64, v); }
   Value extract(Value t, ValueRange at) {
     return tensor::ExtractOp::create(b, loc, t, at);
@@ -187,14 +182,13 @@ private:
   }
   Value filled(ArrayRef<OpFoldResult> sizes, Type type, Value value) {
     Value empty = tensor::EmptyOp::create(b, loc, sizes, type);
-    return linalg::FillOp::create(b, loc, ValueRange{value},
-                                  ValueRange{empty})
+    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
         .getResult(0);
   }
   Value constI64Table(ArrayRef<int64_t> values) {
     auto type = RankedTensorType::get({(int64_t)values.size()}, i64);
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(type, values));
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(type, values));
   }
 
   Value routerLogits();
@@ -246,9 +240,8 @@ Value Lowering::routerLogits() {
   if (m.routerB) {
     Value empty = tensor::EmptyOp::create(b, loc, sizes, f32);
     MLIRContext *ctx = b.getContext();
-    AffineMap maps[] = {
-        AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx),
-        AffineMap::getMultiDimIdentityMap(2, ctx)};
+    AffineMap maps[] = {AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx),
+                        AffineMap::getMultiDimIdentityMap(2, ctx)};
     init = linalg::GenericOp::create(
                b, loc, TypeRange{empty.getType()}, ValueRange{m.routerB},
                ValueRange{empty}, maps,
@@ -260,8 +253,8 @@ Value Lowering::routerLogits() {
   } else {
     init = filled(sizes, f32, cF32(0.0));
   }
-  WeightView router{m.routerW, {}, {}, {},
-                    cast<RankedTensorType>(m.routerW.getType())};
+  WeightView router{
+      m.routerW, {}, {}, {}, cast<RankedTensorType>(m.routerW.getType())};
   return product(m.tokens, router, Value(), Value(), Value(),
                  /*reduceCols=*/true, init);
 }
@@ -314,14 +307,14 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
                     b, loc, arith::CmpFPredicate::OLT, z, prevVal);
                 Value tie = arith::AndIOp::create(
                     b, loc,
-                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                          z, prevVal),
-                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
-                                          e, prevIdx));
+                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, z,
+                                          prevVal),
+                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, e,
+                                          prevIdx));
                 Value candidate = arith::OrIOp::create(b, loc, below, tie);
                 if (allowed)
-                  candidate = arith::AndIOp::create(b, loc, candidate,
-                                                    allowed(e));
+                  candidate =
+                      arith::AndIOp::create(b, loc, candidate, allowed(e));
                 Value none = arith::CmpIOp::create(
                     b, loc, arith::CmpIPredicate::slt, best[1], cIndex(0));
                 Value larger = arith::CmpFOp::create(
@@ -364,8 +357,8 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
                     ez = arith::SelectOp::create(b, loc, allowed(e), ez,
                                                  cF32(0.0));
                   scf::YieldOp::create(
-                      b, loc, ValueRange{arith::AddFOp::create(b, loc, s[0],
-                                                               ez)});
+                      b, loc,
+                      ValueRange{arith::AddFOp::create(b, loc, s[0], ez)});
                 });
             sum = total.getResult(0);
           }
@@ -478,8 +471,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
       return t;
     auto type = cast<RankedTensorType>(t.getType());
     int64_t rank = type.getRank();
-    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)),
-        sizes, strides(rank, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes,
+        strides(rank, b.getIndexAttr(1));
     for (int64_t d = 0; d < rank; ++d)
       sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
     if (index) {
@@ -524,53 +517,50 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
       scf::ForallOp::create(b, loc, counts, ValueRange{init}, std::nullopt);
   Block *body = forall.getBody();
   {
-        ValueRange ivs = body->getArguments();
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(body);
-        auto tileOf = [&](Value iv, int64_t size, Value total)
-            -> std::pair<OpFoldResult, OpFoldResult> {
-          if (ShapedType::isDynamic(size))
-            return {b.getIndexAttr(0), total};
-          Value start = arith::MulIOp::create(b, loc, iv, cIndex(size));
-          Value len = arith::MinUIOp::create(
-              b, loc, cIndex(size),
-              arith::SubIOp::create(b, loc, total, start));
-          return {start, len};
-        };
-        auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
-        auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
-        auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
-          if (!t)
-            return t;
-          auto type = cast<RankedTensorType>(t.getType());
-          SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-          SmallVector<OpFoldResult> sizes, strides(type.getRank(),
-                                                   b.getIndexAttr(1));
-          for (int64_t d = 0; d < type.getRank(); ++d)
-            sizes.push_back(tensor::getMixedSize(b, loc, t, d));
-          offsets[0] = off;
-          sizes[0] = len;
-          return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes,
-                                                strides);
-        };
-        Value xTile = rows(x, r0, rs);
-        Value out = body->getArguments().back();
-        SmallVector<OpFoldResult> offsets = {r0, c0}, sizes = {rs, cs},
-                                  ones(2, b.getIndexAttr(1));
-        Value initTile =
-            tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
-        Value dTile = reduceCols ? rows(data, c0, cs) : data;
-        Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
-        Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
-        Value tile =
-            reduceCols && vectorizable(w)
-                ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
-                : productTile(xTile, w, dTile, sTile, zTile, reduceCols,
-                                 initTile);
-        auto term = cast<scf::InParallelOp>(body->getTerminator());
-        b.setInsertionPointToStart(term.getBody());
-        tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets,
-                                              sizes, ones);
+    ValueRange ivs = body->getArguments();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(body);
+    auto tileOf = [&](Value iv, int64_t size,
+                      Value total) -> std::pair<OpFoldResult, OpFoldResult> {
+      if (ShapedType::isDynamic(size))
+        return {b.getIndexAttr(0), total};
+      Value start = arith::MulIOp::create(b, loc, iv, cIndex(size));
+      Value len = arith::MinUIOp::create(
+          b, loc, cIndex(size), arith::SubIOp::create(b, loc, total, start));
+      return {start, len};
+    };
+    auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
+    auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
+    auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
+      if (!t)
+        return t;
+      auto type = cast<RankedTensorType>(t.getType());
+      SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes,
+          strides(type.getRank(), b.getIndexAttr(1));
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        sizes.push_back(tensor::getMixedSize(b, loc, t, d));
+      offsets[0] = off;
+      sizes[0] = len;
+      return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
+    };
+    Value xTile = rows(x, r0, rs);
+    Value out = body->getArguments().back();
+    SmallVector<OpFoldResult> offsets = {r0, c0}, sizes = {rs, cs},
+                              ones(2, b.getIndexAttr(1));
+    Value initTile =
+        tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
+    Value dTile = reduceCols ? rows(data, c0, cs) : data;
+    Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
+    Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
+    Value tile =
+        reduceCols && vectorizable(w)
+            ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
+            : productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile);
+    auto term = cast<scf::InParallelOp>(body->getTerminator());
+    b.setInsertionPointToStart(term.getBody());
+    tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets, sizes,
+                                          ones);
   }
   return forall.getResult(0);
 }
@@ -629,37 +619,37 @@ Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
         b, loc, half, read(data, kLanes / 2, storage, byteCol));
     Value low = arith::AndIOp::create(
         b, loc, bytes,
-        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(
-                                              half, b.getI32IntegerAttr(15))));
+        arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(half, b.getI32IntegerAttr(15))));
     Value high = arith::ShRUIOp::create(
         b, loc, bytes,
-        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(
-                                              half, b.getI32IntegerAttr(4))));
+        arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(half, b.getI32IntegerAttr(4))));
     bool highFirst = q.getPacking() == NibbleOrder::high_nibble_first;
     codes = vector::InterleaveOp::create(b, loc, highFirst ? high : low,
                                          highFirst ? low : high);
   } else {
-    codes = arith::ExtUIOp::create(b, loc, i32Vec,
-                                   read(data, kLanes, storage, k));
+    codes =
+        arith::ExtUIOp::create(b, loc, i32Vec, read(data, kLanes, storage, k));
   }
   Value value = arith::UIToFPOp::create(b, loc, f32Vec, codes);
-  Value group = q.getGroupSize() > 0
-                    ? arith::DivUIOp::create(b, loc, k,
-                                             cIndex(q.getGroupSize()))
-                          .getResult()
-                    : cIndex(0);
+  Value group =
+      q.getGroupSize() > 0
+          ? arith::DivUIOp::create(b, loc, k, cIndex(q.getGroupSize()))
+                .getResult()
+          : cIndex(0);
   auto widen = [&](Value v) -> Value {
     if (v.getType().isF32())
       return v;
     if (isa<FloatType>(v.getType()))
       return arith::ExtFOp::create(b, loc, f32, v);
-    return arith::UIToFPOp::create(
-        b, loc, f32, arith::ExtUIOp::create(b, loc, i32, v));
+    return arith::UIToFPOp::create(b, loc, f32,
+                                   arith::ExtUIOp::create(b, loc, i32, v));
   };
-  Value zp = zps ? widen(extract(zps, {row, group}))
-                 : cF32(double(1 << ((q.getStorage() == QuantStorage::i4 ? 4
-                                                                          : 8) -
-                                     1)));
+  Value zp =
+      zps ? widen(extract(zps, {row, group}))
+          : cF32(double(
+                1 << ((q.getStorage() == QuantStorage::i4 ? 4 : 8) - 1)));
   Value scale = widen(extract(scales, {row, group}));
   value = arith::SubFOp::create(
       b, loc, value, vector::BroadcastOp::create(b, loc, f32Vec, zp));
@@ -691,8 +681,8 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     SmallVector<Value> rowIdx;
     for (int64_t i = 0; i < count; ++i)
       rowIdx.push_back(arith::AddIOp::create(b, loc, n0, cIndex(i)));
-    Value zeroVec = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
+    Value zeroVec =
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
     SmallVector<Value> zeros(count * kRegOuts, zeroVec);
     auto steps = scf::ForOp::create(
         b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
@@ -718,9 +708,9 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     SmallVector<Value> results;
     for (int64_t i = 0; i < count; ++i)
       for (int64_t j = 0; j < kRegOuts; ++j) {
-        Value sum = vector::ReductionOp::create(
-            b, loc, vector::CombiningKind::ADD,
-            steps.getResult(i * kRegOuts + j));
+        Value sum =
+            vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                        steps.getResult(i * kRegOuts + j));
         results.push_back(arith::AddFOp::create(
             b, loc, extract(t, {rowIdx[i], outIdx[j]}), sum));
       }
@@ -796,8 +786,7 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
   int64_t bits = nibbles ? 4 : 8;
   bool highFirst = q && q.getPacking() == NibbleOrder::high_nibble_first;
   return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
-             maps,
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
              {utils::IteratorType::parallel,
               reduceCols ? utils::IteratorType::parallel
                          : utils::IteratorType::reduction,
@@ -811,8 +800,7 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
                  Type i32 = nb.getI32Type();
                  Value byte = arith::ExtUIOp::create(nb, nl, i32, wv);
                  if (nibbles) {
-                   Value cIdx = linalg::IndexOp::create(
-                       nb, nl, 2);
+                   Value cIdx = linalg::IndexOp::create(nb, nl, 2);
                    Value odd = arith::IndexCastOp::create(
                        nb, nl, i32,
                        arith::RemUIOp::create(
@@ -841,7 +829,8 @@ Value Lowering::productTile(Value x, const WeightView &w, Value data,
                             : arith::ExtFOp::create(nb, nl, ft, args[3]);
                  } else {
                    zp = arith::UIToFPOp::create(
-                       nb, nl, ft, arith::ExtUIOp::create(nb, nl, i32, args[3]));
+                       nb, nl, ft,
+                       arith::ExtUIOp::create(nb, nl, i32, args[3]));
                  }
                  Value scale = args[2].getType() == ft
                                    ? args[2]
@@ -937,9 +926,8 @@ Value Lowering::activate(Value g, Value u) {
              [&](OpBuilder &nb, Location nl, ValueRange args) {
                Type ft = nb.getF32Type();
                auto c = [&](double v) -> Value {
-                 return arith::ConstantFloatOp::create(nb, nl,
-                                                       cast<FloatType>(ft),
-                                                       APFloat(float(v)));
+                 return arith::ConstantFloatOp::create(
+                     nb, nl, cast<FloatType>(ft), APFloat(float(v)));
                };
                auto sigmoid = [&](Value v) -> Value {
                  Value e = math::ExpOp::create(
@@ -974,14 +962,13 @@ Value Lowering::activate(Value g, Value u) {
                  Value inner = arith::MulFOp::create(
                      nb, nl,
                      arith::AddFOp::create(
-                         nb, nl, a, arith::MulFOp::create(nb, nl, cube,
-                                                          c(0.044715))),
+                         nb, nl, a,
+                         arith::MulFOp::create(nb, nl, cube, c(0.044715))),
                      c(std::sqrt(2.0 / M_PI)));
                  h = arith::MulFOp::create(
                      nb, nl, arith::MulFOp::create(nb, nl, a, c(0.5)),
-                     arith::AddFOp::create(nb, nl, math::TanhOp::create(nb, nl,
-                                                                      inner),
-                                           c(1.0)));
+                     arith::AddFOp::create(
+                         nb, nl, math::TanhOp::create(nb, nl, inner), c(1.0)));
                  break;
                }
                case ActivationKind::swiglu: {
@@ -1123,8 +1110,8 @@ FailureOr<Value> Lowering::run() {
   Value expertW = tensor::EmptyOp::create(b, loc, pairSize, f32);
   auto filling = scf::ForOp::create(
       b, loc, zero, tokenCount, one,
-      ValueRange{clusterCursor, expertCursor, clusterRows, expertPos,
-                 expertTok, expertW},
+      ValueRange{clusterCursor, expertCursor, clusterRows, expertPos, expertTok,
+                 expertW},
       [&](OpBuilder &ob, Location, Value t, ValueRange acc) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToEnd(ob.getInsertionBlock());
@@ -1138,25 +1125,25 @@ FailureOr<Value> Lowering::run() {
           Value c = toIndex(extract(assign, {e}));
           Value at = arith::AddIOp::create(
               b, loc, arith::MulIOp::create(b, loc, t, cIndex(k)), jj);
-          Value isNew = arith::CmpIOp::create(
-              b, loc, arith::CmpIPredicate::ne, extract(firstOfCluster, {at}),
-              zeroI64);
+          Value isNew =
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                    extract(firstOfCluster, {at}), zeroI64);
           // Position of t in c's list: new slot, or the earlier slot's.
           Value cursor = extract(cc, {c});
           Value p = cursor;
           for (auto [pc, pp] : seen) {
-            Value same = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                               pc, c);
+            Value same =
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, pc, c);
             p = arith::SelectOp::create(b, loc, same, pp, p);
           }
           seen.push_back({c, p});
           // Rewriting t at an earlier slot's position changes nothing, so
           // both cases write; only a new entry moves the cursor.
           rows = insert(tI64, rows, {toIndex(p)});
-          cc = insert(arith::AddIOp::create(
-                          b, loc, cursor,
-                          arith::ExtUIOp::create(b, loc, i64, isNew)),
-                      cc, {c});
+          cc = insert(
+              arith::AddIOp::create(b, loc, cursor,
+                                    arith::ExtUIOp::create(b, loc, i64, isNew)),
+              cc, {c});
           // Expert list entry.
           Value ecur = extract(ec, {e});
           Value slot = toIndex(ecur);
@@ -1167,8 +1154,7 @@ FailureOr<Value> Lowering::run() {
           wl = insert(extract(weights, {t, jj}), wl, {slot});
           ec = insert(arith::AddIOp::create(b, loc, ecur, cI64(1)), ec, {e});
         }
-        scf::YieldOp::create(b, loc,
-                             ValueRange{cc, ec, rows, pos, tok, wl});
+        scf::YieldOp::create(b, loc, ValueRange{cc, ec, rows, pos, tok, wl});
       });
   clusterRows = filling.getResult(2);
   expertPos = filling.getResult(3);
@@ -1212,8 +1198,8 @@ FailureOr<Value> Lowering::run() {
         Value cEnd = toIndex(
             extract(clusterOffset, {arith::AddIOp::create(b, loc, c, one)}));
         Value nc = arith::SubIOp::create(b, loc, cEnd, cStart);
-        Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
-                                          nc, zero);
+        Value any =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, nc, zero);
         auto ifOp = scf::IfOp::create(
             b, loc, any,
             [&](OpBuilder &tb, Location) {
@@ -1230,12 +1216,12 @@ FailureOr<Value> Lowering::run() {
                 // seeds the product.
                 Value init = m.plain ? biasInit(m.bias[kind], c, nc, m.inter)
                                      : filled(interSizes, f32, cF32(0.0));
-                baseProd[kind] = product(xc, *m.base[kind], c, Value(),
-                                         Value(), true, init);
+                baseProd[kind] =
+                    product(xc, *m.base[kind], c, Value(), Value(), true, init);
               }
               Value mStart = toIndex(extract(memberStartT, {c}));
-              Value mEnd = toIndex(
-                  extract(memberStartT, {arith::AddIOp::create(b, loc, c, one)}));
+              Value mEnd = toIndex(extract(
+                  memberStartT, {arith::AddIOp::create(b, loc, c, one)}));
               auto memberLoop = scf::ForOp::create(
                   b, loc, mStart, mEnd, one, ValueRange{acc[0]},
                   [&](OpBuilder &mb, Location, Value mi, ValueRange yAcc) {
@@ -1257,13 +1243,12 @@ FailureOr<Value> Lowering::run() {
                         [&](OpBuilder &eb, Location) {
                           OpBuilder::InsertionGuard g4(b);
                           b.setInsertionPointToEnd(eb.getInsertionBlock());
-                          OpFoldResult sizesE[] = {ne,
-                                                   b.getIndexAttr(m.inter)};
+                          OpFoldResult sizesE[] = {ne, b.getIndexAttr(m.inter)};
                           // The expert's rows of the cluster products (all
                           // of them in a plain layer: same order).
-                          Value xe = m.plain
-                                         ? xc
-                                         : gatherRows(xc, expertPos, eStart, ne);
+                          Value xe =
+                              m.plain ? xc
+                                      : gatherRows(xc, expertPos, eStart, ne);
                           Value parts[2];
                           for (int kind = 0; kind < 2; ++kind) {
                             if (!m.base[kind])
@@ -1274,19 +1259,19 @@ FailureOr<Value> Lowering::run() {
                                                      eStart, ne);
                             if (!m.plain) {
                               // + U^T (V x), when the expert has a rank.
-                              Value rank = toIndex(extract(rankTable[kind], {e}));
+                              Value rank =
+                                  toIndex(extract(rankTable[kind], {e}));
                               Value off =
                                   toIndex(extract(rankOffsetTable[kind], {e}));
                               OpFoldResult rs[] = {ne, rank};
-                              Value vx = product(xe, *m.v[kind], Value(), off,
-                                                 rank, true,
-                                                 filled(rs, f32, cF32(0.0)));
+                              Value vx =
+                                  product(xe, *m.v[kind], Value(), off, rank,
+                                          true, filled(rs, f32, cF32(0.0)));
                               part = product(vx, *m.u[kind], Value(), off, rank,
                                              false, part);
                             }
                             parts[kind] =
-                                m.plain ? part
-                                        : addBias(part, m.bias[kind], e);
+                                m.plain ? part : addBias(part, m.bias[kind], e);
                           }
                           (void)sizesE;
                           Value h = activate(parts[0], parts[1]);
@@ -1299,10 +1284,12 @@ FailureOr<Value> Lowering::run() {
                               biasInit(m.bias[2], e, ne, m.hidden));
                           if (!m.plain) {
                             Value rank = toIndex(extract(rankTable[2], {e}));
-                            Value off = toIndex(extract(rankOffsetTable[2], {e}));
+                            Value off =
+                                toIndex(extract(rankOffsetTable[2], {e}));
                             OpFoldResult rs[] = {ne, rank};
-                            Value vh = product(h, *m.v[2], Value(), off, rank,
-                                               true, filled(rs, f32, cF32(0.0)));
+                            Value vh =
+                                product(h, *m.v[2], Value(), off, rank, true,
+                                        filled(rs, f32, cF32(0.0)));
                             o = product(vh, *m.u[2], Value(), off, rank, false,
                                         o);
                           }
@@ -1312,9 +1299,10 @@ FailureOr<Value> Lowering::run() {
                               [&](OpBuilder &sb, Location, Value i,
                                   ValueRange ys) {
                                 OpBuilder::InsertionGuard g5(b);
-                                b.setInsertionPointToEnd(sb.getInsertionBlock());
-                                Value at = arith::AddIOp::create(b, loc, i,
-                                                                 eStart);
+                                b.setInsertionPointToEnd(
+                                    sb.getInsertionBlock());
+                                Value at =
+                                    arith::AddIOp::create(b, loc, i, eStart);
                                 Value t = toIndex(extract(expertTok, {at}));
                                 Value w = extract(expertW, {at});
                                 auto inner = scf::ForOp::create(
@@ -1328,10 +1316,9 @@ FailureOr<Value> Lowering::run() {
                                       Value cur = extract(yy[0], {t, hIdx});
                                       Value add = arith::MulFOp::create(
                                           b, loc, w, extract(o, {i, hIdx}));
-                                      Value next = insert(
-                                          arith::AddFOp::create(b, loc, cur,
-                                                                add),
-                                          yy[0], {t, hIdx});
+                                      Value next = insert(arith::AddFOp::create(
+                                                              b, loc, cur, add),
+                                                          yy[0], {t, hIdx});
                                       scf::YieldOp::create(b, loc,
                                                            ValueRange{next});
                                     });
@@ -1380,8 +1367,9 @@ struct ConvertMoeToLinalgPass
         return f;
       OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
       Type i64 = mb.getI64Type();
-      auto f = func::FuncOp::create(mb, module.getLoc(), name,
-                                    mb.getFunctionType({i64, i64, i64, i64}, {}));
+      auto f =
+          func::FuncOp::create(mb, module.getLoc(), name,
+                               mb.getFunctionType({i64, i64, i64, i64}, {}));
       f.setPrivate();
       return f;
     };
