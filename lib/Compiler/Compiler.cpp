@@ -51,6 +51,9 @@ TokenRecorder &recorder() {
   return r;
 }
 
+/// Weights from which moe-compile reports each stage as it starts.
+constexpr uint64_t kProgressBytes = 64ull << 20;
+
 using StageFn = std::function<LogicalResult(
     StringRef, llvm::function_ref<LogicalResult()>)>;
 
@@ -388,9 +391,12 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
                                       const CompileOptions &options,
                                       llvm::raw_ostream &log) {
   using Clock = std::chrono::steady_clock;
+  // Big models take long enough per stage that the user should see where
+  // the compiler is, even without -v.
+  bool progress = options.verbose;
   StageFn stage = [&](StringRef name,
                       llvm::function_ref<LogicalResult()> fn) -> LogicalResult {
-    if (options.verbose)
+    if (progress)
       log << "moe-compile: " << name << "...\n";
     Clock::time_point start = Clock::now();
     LogicalResult result = fn();
@@ -409,6 +415,17 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
         return success(static_cast<bool>(module));
       })))
     return failure();
+
+  if (!progress) {
+    uint64_t bytes = 0;
+    module->walk([&](Operation *op) {
+      if (op->getNumResults() == 1 && op->hasTrait<OpTrait::ConstantLike>())
+        if (auto t = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+            t && t.hasStaticShape() && t.getElementType().isIntOrFloat())
+          bytes += t.getNumElements() * t.getElementTypeBitWidth() / 8;
+    });
+    progress = bytes >= kProgressBytes;
+  }
 
   if (failed(stage("raise", [&] {
         return runPipeline(*module, "func.func(onnx-shape-inference),"
