@@ -91,17 +91,6 @@ std::optional<moe_dtype> dtypeOf(Type t) {
   return std::nullopt;
 }
 
-LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
-  PassManager pm(module.getContext());
-  if (failed(applyPassManagerCLOptions(pm)))
-    return failure();
-  std::string errors;
-  llvm::raw_string_ostream os(errors);
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    return module.emitError() << "pass pipeline does not parse: " << errors;
-  return pm.run(module);
-}
-
 /// Moves every large constant of `main` into a new trailing argument, so
 /// weights live in the artifact's weight section, not in the code.
 /// Splat constants stay: they cost nothing in code.
@@ -235,7 +224,7 @@ LogicalResult lowerAndWrite(ModuleOp module, const CompileOptions &options,
   }
 
   if (failed(stage("lower to linalg", [&] {
-        return runPipeline(
+        return runPassPipeline(
             module, std::string("convert-moe-to-linalg{record-routing=") +
                         (options.recordRouting ? "1" : "0") +
                         " record-tokens=" + (recordTokens ? "1" : "0") +
@@ -428,10 +417,10 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
   }
 
   if (failed(stage("raise", [&] {
-        return runPipeline(*module, "func.func(onnx-shape-inference),"
-                                    "moe-raise-experts{ort-moe-layout=" +
-                                        options.ortMoeLayout +
-                                        "},canonicalize,cse");
+        return runPassPipeline(*module, "func.func(onnx-shape-inference),"
+                                        "moe-raise-experts{ort-moe-layout=" +
+                                            options.ortMoeLayout +
+                                            "},canonicalize,cse");
       })))
     return failure();
 
@@ -449,7 +438,8 @@ LogicalResult mlir::moe::compileModel(MLIRContext &context,
     if (!options.report.empty())
       opts += " report=" + options.report;
     if (failed(stage("compress", [&] {
-          return runPipeline(*module, "moe-compress-pipeline{" + opts + "}");
+          return runPassPipeline(*module,
+                                 "moe-compress-pipeline{" + opts + "}");
         })))
       return failure();
     if (!calibrationDir.empty())

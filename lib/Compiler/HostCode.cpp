@@ -42,18 +42,6 @@ namespace {
 const char *const kEntry = "moe_entry";
 const char *const kMain = "main_graph";
 
-LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
-  PassManager pm(module.getContext());
-  if (failed(applyPassManagerCLOptions(pm)))
-    return failure();
-  std::string errors;
-  llvm::raw_string_ostream os(errors);
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    return module.emitError()
-           << "internal pass pipeline does not parse: " << errors;
-  return pm.run(module);
-}
-
 /// Results must be fresh allocations the runtime can free: copy any result
 /// that is an argument, a global, a view of one, or another result's
 /// buffer.
@@ -220,6 +208,17 @@ LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
 
 } // namespace
 
+LogicalResult mlir::moe::runPassPipeline(ModuleOp module, StringRef pipeline) {
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (failed(parsePassPipeline(pipeline, pm, os)))
+    return module.emitError() << "pass pipeline does not parse: " << errors;
+  return pm.run(module);
+}
+
 LogicalResult mlir::moe::resolveCpuTarget(CpuTarget &target,
                                           std::string &error) {
   static const char *const v3[] = {"avx", "avx2",  "bmi",   "bmi2",  "f16c",
@@ -271,7 +270,7 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module, const CpuTarget &target,
   for (unsigned i = 0; i < numArgs; ++i)
     main.setArgAttr(i, bufferization::BufferizationDialect::kWritableAttrName,
                     BoolAttr::get(module.getContext(), false));
-  if (failed(runPipeline(
+  if (failed(runPassPipeline(
           module, "canonicalize,cse,one-shot-bufferize{"
                   "bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map},"
@@ -288,16 +287,16 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module, const CpuTarget &target,
     main.setResultAttrs(i, ArrayRef<NamedAttribute>{});
   main->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                 UnitAttr::get(module.getContext()));
-  if (failed(runPipeline(module, "buffer-deallocation-pipeline,"
-                                 "convert-bufferization-to-memref,"
-                                 "canonicalize,scf-forall-to-parallel")) ||
+  if (failed(runPassPipeline(module, "buffer-deallocation-pipeline,"
+                                     "convert-bufferization-to-memref,"
+                                     "canonicalize,scf-forall-to-parallel")) ||
       failed(outlineParallelLoops(module)))
     return failure();
   stridedCopiesAsLoops(module);
-  if (failed(runPipeline(module, "convert-linalg-to-loops")))
+  if (failed(runPassPipeline(module, "convert-linalg-to-loops")))
     return failure();
   expandShapesAsCasts(module);
-  if (failed(runPipeline(
+  if (failed(runPassPipeline(
           module,
           "convert-vector-to-scf,expand-strided-metadata,lower-affine,"
           "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"

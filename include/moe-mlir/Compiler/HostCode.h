@@ -28,6 +28,10 @@ struct CpuTarget {
   std::vector<std::string> required;
 };
 
+/// Runs the textual pass pipeline `pipeline` (no anchor: "canonicalize,
+/// cse") on `module`, honouring the MLIR pass-manager command-line flags.
+LogicalResult runPassPipeline(ModuleOp module, llvm::StringRef pipeline);
+
 /// Resolves `target.name`; fails with a message for an unknown name.
 LogicalResult resolveCpuTarget(CpuTarget &target, std::string &error);
 

@@ -82,7 +82,9 @@ struct Model {
   bool plain;
 };
 
-Model modelOf(LayerOp op) {
+/// The fields both layer ops share; experts are their own clusters until
+/// the caller says otherwise.
+template <typename OpTy> Model commonModel(OpTy op) {
   Model m{op.getLoc()};
   m.tokens = op.getTokens();
   m.routerW = op.getRouterWeight();
@@ -92,48 +94,42 @@ Model modelOf(LayerOp op) {
   m.experts = op.getNumExperts();
   m.clusters = m.experts;
   m.hidden = op.getHiddenSize();
-  m.inter = op.getInterSize();
   m.topK = m.routing.getTopK();
-  for (int64_t e = 0; e < m.experts; ++e)
-    m.assignment.push_back(e);
   m.absent.assign(m.experts, false);
   if (auto a = op.getAbsentAttr())
     m.absent.assign(a.asArrayRef().begin(), a.asArrayRef().end());
-  m.glu = op.isGlu();
-  Value weights[3] = {op.getGateWeight(), op.getUpWeight(), op.getDownWeight()};
   Value biases[3] = {op.getGateBias(), op.getUpBias(), op.getDownBias()};
   for (int k = 0; k < 3; ++k) {
-    if (weights[k])
-      m.base[k] = viewOf(weights[k]);
     m.ranks[k].assign(m.experts, 0);
     m.bias[k] = biases[k];
   }
+  return m;
+}
+
+Model modelOf(LayerOp op) {
+  Model m = commonModel(op);
+  m.inter = op.getInterSize();
+  for (int64_t e = 0; e < m.experts; ++e)
+    m.assignment.push_back(e);
+  m.glu = op.isGlu();
+  Value weights[3] = {op.getGateWeight(), op.getUpWeight(), op.getDownWeight()};
+  for (int k = 0; k < 3; ++k)
+    if (weights[k])
+      m.base[k] = viewOf(weights[k]);
   m.plain = true;
   return m;
 }
 
 Model modelOf(ClusteredLayerOp op) {
-  Model m{op.getLoc()};
-  m.tokens = op.getTokens();
-  m.routerW = op.getRouterWeight();
-  m.routerB = op.getRouterBias();
-  m.routing = op.getRouting();
-  m.activation = op.getActivation();
+  Model m = commonModel(op);
   m.clusterRouting = op.getClusterRouting();
-  m.experts = op.getNumExperts();
-  m.hidden = op.getHiddenSize();
-  m.topK = m.routing.getTopK();
   m.assignment.assign(op.getAssignment().begin(), op.getAssignment().end());
   m.clusters = *llvm::max_element(m.assignment) + 1;
-  m.inter = cast<RankedTensorType>(op.getUpBase().getType()).getDimSize(1);
-  m.absent.assign(m.experts, false);
-  if (auto a = op.getAbsentAttr())
-    m.absent.assign(a.asArrayRef().begin(), a.asArrayRef().end());
+  m.inter = op.getInterSize();
   m.glu = static_cast<bool>(op.getGateBase());
   Value bases[3] = {op.getGateBase(), op.getUpBase(), op.getDownBase()};
   Value us[3] = {op.getGateU(), op.getUpU(), op.getDownU()};
   Value vs[3] = {op.getGateV(), op.getUpV(), op.getDownV()};
-  Value biases[3] = {op.getGateBias(), op.getUpBias(), op.getDownBias()};
   std::optional<ArrayRef<int64_t>> ranks[3] = {
       op.getGateRanks(), op.getUpRanks(), op.getDownRanks()};
   for (int k = 0; k < 3; ++k) {
@@ -142,10 +138,8 @@ Model modelOf(ClusteredLayerOp op) {
       m.u[k] = viewOf(us[k]);
       m.v[k] = viewOf(vs[k]);
     }
-    m.ranks[k].assign(m.experts, 0);
     if (ranks[k])
       m.ranks[k].assign(ranks[k]->begin(), ranks[k]->end());
-    m.bias[k] = biases[k];
   }
   m.plain = false;
   return m;
@@ -935,7 +929,7 @@ Value Lowering::activate(Value g, Value u) {
                  return arith::DivFOp::create(
                      nb, nl, c(1.0), arith::AddFOp::create(nb, nl, c(1.0), e));
                };
-               Value a = g ? args[0] : args[0];
+               Value a = args[0];
                Value lin = g ? args[1] : Value();
                Value h;
                switch (act.getKind()) {
@@ -1243,7 +1237,6 @@ FailureOr<Value> Lowering::run() {
                         [&](OpBuilder &eb, Location) {
                           OpBuilder::InsertionGuard g4(b);
                           b.setInsertionPointToEnd(eb.getInsertionBlock());
-                          OpFoldResult sizesE[] = {ne, b.getIndexAttr(m.inter)};
                           // The expert's rows of the cluster products (all
                           // of them in a plain layer: same order).
                           Value xe =
@@ -1273,11 +1266,7 @@ FailureOr<Value> Lowering::run() {
                             parts[kind] =
                                 m.plain ? part : addBias(part, m.bias[kind], e);
                           }
-                          (void)sizesE;
                           Value h = activate(parts[0], parts[1]);
-                          OpFoldResult outSizes[] = {ne,
-                                                     b.getIndexAttr(m.hidden)};
-                          (void)outSizes;
                           Value o = product(
                               h, *m.base[2], toIndex(extract(assign, {e})),
                               Value(), Value(), true,

@@ -82,6 +82,19 @@ bool raise::isScalar(Value v, double expected) {
          std::abs(*c - expected) <= 1e-6 * std::max(1.0, std::abs(expected));
 }
 
+bool raise::isZeros(Value v) {
+  v = skipNoops(v);
+  if (Operation *c = defOp(v, "ConstantOfShape")) {
+    auto value = c->getAttrOfType<DenseElementsAttr>("value");
+    if (!value)
+      return true; // ONNX's default is a float32 zero
+    return isa<FloatType>(value.getElementType()) &&
+           llvm::all_of(value.getValues<APFloat>(),
+                        [](APFloat x) { return x.isZero(); });
+  }
+  return isScalar(v, 0.0);
+}
+
 std::optional<SmallVector<int64_t>> raise::intConstant(Value v) {
   std::optional<SmallVector<int64_t>> values = onnx::getKnownIntValues(v);
   if (!values || llvm::any_of(*values, ShapedType::isDynamic))

@@ -35,6 +35,9 @@ std::optional<double> scalarConstant(Value v);
 /// tolerance 1e-6: exporters write float32 roundings of sqrt(2) and
 /// friends).
 bool isScalar(Value v, double expected);
+/// Whether `v` is all float zeros: a ConstantOfShape of 0 (its default
+/// value included) or a zero constant.
+bool isZeros(Value v);
 /// The entries of a fully known 0-D/1-D integer tensor.
 std::optional<SmallVector<int64_t>> intConstant(Value v);
 

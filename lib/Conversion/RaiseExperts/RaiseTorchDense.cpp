@@ -22,16 +22,6 @@ using namespace mlir::moe::raise;
 
 namespace {
 
-bool isZeroFill(Value v) {
-  Operation *c = defOp(skipNoops(v), "ConstantOfShape");
-  if (!c)
-    return false;
-  auto value = c->getAttrOfType<DenseElementsAttr>("value");
-  return !value || (isa<FloatType>(value.getElementType()) &&
-                    llvm::all_of(value.getValues<APFloat>(),
-                                 [](APFloat x) { return x.isZero(); }));
-}
-
 /// Column e of `routing` as (T, 1): Slice [e, e+1) of axis 1, or
 /// Unsqueeze(Gather(routing, e, axis 1), 1), or Gather with indices [e].
 std::optional<int64_t> columnOf(Operation *op, Value routing) {
@@ -166,7 +156,7 @@ RaiseResult raiseDense(Operation *scatter, SymbolicDims &dims) {
     std::optional<SmallVector<DimExpr>> zeros =
         dims.shape(skipNoops(scatter->getOperand(0)));
     std::optional<SmallVector<DimExpr>> tokens = dims.shape(router->tokens);
-    if (!isZeroFill(scatter->getOperand(0)) || !zeros || !tokens ||
+    if (!isZeros(scatter->getOperand(0)) || !zeros || !tokens ||
         zeros->size() != 2 || !((*zeros)[0] == (*tokens)[0]) ||
         !(*zeros)[1].isConstant(router->experts))
       return why.decline("the routing matrix does not start from zeros of "

@@ -34,19 +34,6 @@ struct Step {
   Value acc, indices, updates;
 };
 
-bool isZeros(Value v) {
-  v = skipNoops(v);
-  if (Operation *c = defOp(v, "ConstantOfShape")) {
-    auto value = c->getAttrOfType<DenseElementsAttr>("value");
-    if (!value)
-      return true; // ONNX's default is a float32 zero
-    return isa<FloatType>(value.getElementType()) &&
-           llvm::all_of(value.getValues<APFloat>(),
-                        [](APFloat x) { return x.isZero(); });
-  }
-  return isScalar(v, 0.0);
-}
-
 std::optional<Step> asStep(Operation *op) {
   auto scatter = [](Operation *s, StringRef reduction) {
     if (!s || s->getName().getStringRef() != "onnx.ScatterElements" ||
