@@ -104,6 +104,13 @@ FailureOr<RouterMatch> raise::matchRouter(Value weights, Value selected,
   return r;
 }
 
+RoutingAttr RouterMatch::attr(MLIRContext *ctx) const {
+  return RoutingAttr::get(ctx, k, scoring, order, normalize, groups,
+                          groupsKept, APFloat(scale), APFloat(normEpsilon),
+                          APFloat(normFloor), APFloat(mixerEpsilon),
+                          weightsOnInput);
+}
+
 FailureOr<Value> raise::buildLayer(OpBuilder &builder, Operation *anchor,
                                    const RouterMatch &r,
                                    ArrayRef<std::optional<ExpertMlp>> experts,
@@ -191,11 +198,16 @@ FailureOr<Value> raise::buildLayer(OpBuilder &builder, Operation *anchor,
   DenseBoolArrayAttr absentAttr;
   if (llvm::is_contained(absent, true))
     absentAttr = DenseBoolArrayAttr::get(ctx, absent);
-  auto routing = RoutingAttr::get(ctx, r.k, r.scoring, r.order, r.normalize);
+  Value selectionB;
+  if (r.selectionBias)
+    selectionB = makeResourceConstant(builder, loc, r.selectionBias->type,
+                                      r.selectionBias->data, "selection_bias");
+  RoutingAttr routing = r.attr(ctx);
   auto act = ActivationAttr::get(ctx, first->kind, APFloat(1.0), APFloat(0.0),
                                  std::nullopt);
   auto layer = LayerOp::create(builder, loc, tokensType, r.tokens, routerW,
-                               routerB, gateW, upW, downW, gateB, upB, downB,
+                               routerB, selectionB, gateW, upW, downW, gateB,
+                               upB, downB,
                                routing, act, absentAttr);
   if (failed(layer.verify()))
     return failure();

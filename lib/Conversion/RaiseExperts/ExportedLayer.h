@@ -22,6 +22,13 @@ struct RouterMatch {
   Scoring scoring = Scoring::softmax;
   RoutingOrder order = RoutingOrder::score_then_topk;
   bool normalize = false;
+  // The parameters of #moe.routing beyond Mixtral's router.
+  int64_t groups = 1, groupsKept = 1;
+  double scale = 1.0, normEpsilon = 0.0, normFloor = 0.0, mixerEpsilon = 0.0;
+  bool weightsOnInput = false;
+  std::optional<Bytes> selectionBias;
+
+  RoutingAttr attr(MLIRContext *ctx) const;
 };
 
 /// Proves that `weights` (T, k) are the routing weights and `selected`

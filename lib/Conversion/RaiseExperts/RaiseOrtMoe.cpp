@@ -456,8 +456,9 @@ RaiseResult OrtMoeRaiser::match() {
 
   auto tokensType = cast<RankedTensorType>(tokens.getType());
   auto layer = LayerOp::create(builder, loc, tokensType, tokens, routerW,
-                               routerB, gateW, upW, downW, gateB, upB, downB,
-                               routing, act, DenseBoolArrayAttr());
+                               routerB, /*selection_bias=*/Value(), gateW, upW,
+                               downW, gateB, upB, downB, routing, act,
+                               DenseBoolArrayAttr());
   if (failed(layer.verify())) {
     layer.erase();
     return RaiseResult::Error;

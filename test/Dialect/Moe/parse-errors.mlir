@@ -22,7 +22,7 @@ func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = tanh, o
 // -----
 
 // A missing routing parameter.
-// expected-error @+1 {{expected ','}}
+// expected-error @+1 {{struct is missing required parameter: order}}
 func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = softmax>}
 
 // -----

@@ -37,9 +37,28 @@ ActivationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                  int64_t topK, Scoring, RoutingOrder, bool) {
+                                  int64_t topK, Scoring, RoutingOrder, bool,
+                                  int64_t groups, int64_t groupsKept,
+                                  APFloat scale, APFloat normEpsilon,
+                                  APFloat normFloor, APFloat mixerEpsilon,
+                                  bool) {
   if (topK < 1)
     return emitError() << "top_k must be at least 1, got " << topK;
+  if (groups < 1 || groupsKept < 1)
+    return emitError() << "groups and groups_kept must be at least 1, got "
+                       << groups << " and " << groupsKept;
+  if (groups == 1 && groupsKept != 1)
+    return emitError() << "groups_kept needs groups > 1";
+  auto finiteNonNegative = [](const APFloat &v) {
+    return v.isFinite() && !v.isNegative();
+  };
+  if (!scale.isFinite() || !(scale.convertToDouble() > 0.0))
+    return emitError() << "scale must be positive and finite, got "
+                       << scale.convertToDouble();
+  if (!finiteNonNegative(normEpsilon) || !finiteNonNegative(normFloor) ||
+      !finiteNonNegative(mixerEpsilon))
+    return emitError() << "norm_epsilon, norm_floor and mixer_epsilon must "
+                          "be finite and non-negative";
   return success();
 }
 

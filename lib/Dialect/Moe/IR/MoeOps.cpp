@@ -114,10 +114,12 @@ FailureOr<LayerDims> verifyLayerPrologue(Operation *op, Value tokens,
 
 LogicalResult verifyRoutingCommon(Operation *op, RoutingAttr routing,
                                   ActivationAttr activation, bool glu,
-                                  int64_t experts,
+                                  int64_t experts, Value selectionBias,
+                                  bool inputBiases,
                                   std::optional<ArrayRef<bool>> absent) {
-  if (routing.getTopK() > experts)
-    return op->emitOpError() << "top_k (" << routing.getTopK()
+  int64_t k = routing.getTopK();
+  if (k > experts)
+    return op->emitOpError() << "top_k (" << k
                              << ") exceeds the number of experts (" << experts
                              << ")";
   if (activation.getKind() == ActivationKind::swiglu && !glu)
@@ -127,6 +129,51 @@ LogicalResult verifyRoutingCommon(Operation *op, RoutingAttr routing,
     return op->emitOpError() << "absent mask has " << absent->size()
                              << " entries but the layer has " << experts
                              << " experts";
+  if (selectionBias &&
+      failed(checkShape(op, "selection_bias", selectionBias, {{"E", experts}})))
+    return failure();
+  bool topkFirst = routing.getOrder() == RoutingOrder::topk_then_score;
+  if (selectionBias && topkFirst)
+    return op->emitOpError() << "a selection bias needs order = "
+                                "score_then_topk (it shifts scores, and "
+                                "topk_then_score selects on logits)";
+  if (routing.getScoring() == Scoring::sparsemixer) {
+    if (k != 2 || topkFirst || selectionBias || routing.getGroups() != 1 ||
+        routing.getNormalize())
+      return op->emitOpError()
+             << "sparsemixer routing takes top_k = 2, order = "
+                "score_then_topk, no selection bias, no groups and no "
+                "normalize (got top_k = "
+             << k << ")";
+  } else if (!routing.getMixerEpsilon().isZero()) {
+    return op->emitOpError() << "mixer_epsilon applies to sparsemixer "
+                                "scoring only";
+  }
+  int64_t groups = routing.getGroups();
+  if (groups != 1) {
+    if (topkFirst)
+      return op->emitOpError() << "group-limited routing needs order = "
+                                  "score_then_topk";
+    if (experts % groups != 0 || experts / groups < 2)
+      return op->emitOpError()
+             << "groups (" << groups << ") must divide the " << experts
+             << " experts into groups of at least 2";
+    int64_t kept = routing.getGroupsKept();
+    if (kept > groups)
+      return op->emitOpError() << "groups_kept (" << kept
+                               << ") exceeds groups (" << groups << ")";
+    if (kept * (experts / groups) < k)
+      return op->emitOpError()
+             << "the " << kept << " kept groups hold " << kept * (experts / groups)
+             << " experts, fewer than top_k (" << k << ")";
+  }
+  if (!routing.getNormalize() &&
+      (!routing.getNormEpsilon().isZero() || !routing.getNormFloor().isZero()))
+    return op->emitOpError() << "norm_epsilon and norm_floor need normalize";
+  if (routing.getWeightsOnInput() && inputBiases)
+    return op->emitOpError() << "weights_on_input routing needs experts "
+                                "without gate or up biases (the weight "
+                                "scales the input's linear images)";
   return success();
 }
 
@@ -181,7 +228,8 @@ LogicalResult LayerOp::verify() {
                           getDownBias(), e, i, h)))
     return failure();
   return verifyRoutingCommon(op, getRouting(), getActivation(), isGlu(), e,
-                             getAbsent());
+                             getSelectionBias(),
+                             getGateBias() || getUpBias(), getAbsent());
 }
 
 //===----------------------------------------------------------------------===//
@@ -277,7 +325,8 @@ LogicalResult ClusteredLayerOp::verify() {
                           getDownBias(), e, i, h)))
     return failure();
   if (failed(verifyRoutingCommon(op, getRouting(), getActivation(), isGlu(), e,
-                                 getAbsent())))
+                                 getSelectionBias(),
+                                 getGateBias() || getUpBias(), getAbsent())))
     return failure();
 
   ClusterRoutingAttr clusterRouting = getClusterRouting();

@@ -218,7 +218,7 @@ mlir::moe::compressLayer(LayerOp op, ArrayRef<int64_t> assignment,
 
   auto clustered = ClusteredLayerOp::create(
       builder, loc, op.getType(), op.getTokens(), op.getRouterWeight(),
-      op.getRouterBias(), gate ? gate->base : Value(),
+      op.getRouterBias(), op.getSelectionBias(), gate ? gate->base : Value(),
       gate ? gate->u : Value(), gate ? gate->v : Value(), up->base, up->u,
       up->v, down->base, down->u, down->v, op.getGateBias(), op.getUpBias(),
       op.getDownBias(), op.getRouting(), op.getActivation(),

@@ -22,7 +22,8 @@ def Moe_ActivationKind : I32EnumAttr<"ActivationKind", "expert activation", [
 }
 
 def Moe_Scoring : I32EnumAttr<"Scoring", "router scoring function", [
-    I32EnumAttrCase<"softmax", 0>, I32EnumAttrCase<"sigmoid", 1>]> {
+    I32EnumAttrCase<"softmax", 0>, I32EnumAttrCase<"sigmoid", 1>,
+    I32EnumAttrCase<"sparsemixer", 2>]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }
@@ -116,24 +117,76 @@ def Moe_ActivationAttr : Moe_Attr<"Activation", "activation"> {
 def Moe_RoutingAttr : Moe_Attr<"Routing", "routing"> {
   let summary = "how a layer's router picks and weights experts";
   let description = [{
-    Logits `z = W_r x + b_r`. With `order = score_then_topk` the scores
-    (`softmax` or `sigmoid` of all logits) are computed first and the
-    `top_k` largest kept; with `topk_then_score` the `top_k` largest logits
-    are kept and scored among themselves. `normalize` divides the kept
-    weights by their sum. Ties go to the lower expert index.
+    Logits `z = W_r x + b_r` (T x E). Every family of routers that
+    transformers 5 ships is one setting of these parameters; the formulas
+    are in docs/semantics.md ("Routing").
+
+    - `scoring = softmax | sigmoid`, `order = score_then_topk`: scores
+      `s = score(z)` over all experts; the selection key is `c = s +
+      selection_bias` (the layer's optional `selection_bias` operand, zero
+      when absent); the `top_k` largest keys are picked and weighted by
+      their unbiased scores `s`.
+    - `order = topk_then_score`: the `top_k` largest logits are picked and
+      scored among themselves (softmax over the k, or sigmoid of each). No
+      selection bias.
+    - `scoring = sparsemixer` (PhiMoE, `top_k = 2`, `order =
+      score_then_topk`): the first expert is the argmax of `z`, weighted by
+      its softmax over the logits within relative distance `2 *
+      mixer_epsilon` of the maximum; the second is the argmax with the first
+      removed, weighted the same way among the rest.
+    - `groups = G > 1` (group-limited top-k, DeepSeek-V3 / GLM-4.5): the
+      experts form `G` contiguous groups of `E / G` (at least 2); a group's
+      score is the sum of its two largest keys; only the `groups_kept` best
+      groups' experts may be picked.
+    - `normalize` divides the picked weights by `max(sum + norm_epsilon,
+      norm_floor)`; then every weight is multiplied by `scale`.
+    - `weights_on_input`: the weight multiplies the expert's input instead
+      of its output (Llama 4): `y = sum_j expert_j(w_j x)`; experts then
+      have no gate or up biases.
+
+    Ties go to the lower index (expert or group).
 
     ```mlir
     #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk,
                  normalize = true>
+    #moe.routing<top_k = 8, scoring = sigmoid, order = score_then_topk,
+                 normalize = true, groups = 8, groups_kept = 4, scale = 2.5,
+                 norm_epsilon = 1.0e-20>
     ```
   }];
   let parameters = (ins
     "int64_t":$top_k,
     EnumParameter<Moe_Scoring>:$scoring,
     EnumParameter<Moe_RoutingOrder>:$order,
-    "bool":$normalize);
+    "bool":$normalize,
+    DefaultValuedParameter<"int64_t", "1", "expert groups">:$groups,
+    DefaultValuedParameter<"int64_t", "1", "groups kept per token">:$groups_kept,
+    Moe_F64Param<"1.0", "factor on every routing weight">:$scale,
+    Moe_F64Param<"0.0", "added to the sum when normalising">:$norm_epsilon,
+    Moe_F64Param<"0.0", "least denominator when normalising">:$norm_floor,
+    Moe_F64Param<"0.0", "sparsemixer's jitter epsilon">:$mixer_epsilon,
+    DefaultValuedParameter<"bool", "false",
+                           "weights scale the expert input">:$weights_on_input);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "int64_t":$topK, "Scoring":$scoring,
+                     "RoutingOrder":$order, "bool":$normalize), [{
+      return $_get($_ctxt, topK, scoring, order, normalize, 1, 1,
+                   ::llvm::APFloat(1.0), ::llvm::APFloat(0.0),
+                   ::llvm::APFloat(0.0), ::llvm::APFloat(0.0), false);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// Whether any parameter beyond top-k, scoring, order and normalize is
+    /// set (the routers of transformers 5 beyond Mixtral's).
+    bool isExtended() const {
+      return getGroups() != 1 || getScale().convertToDouble() != 1.0 ||
+             !getNormEpsilon().isZero() || !getNormFloor().isZero() ||
+             !getMixerEpsilon().isZero() || getWeightsOnInput() ||
+             getScoring() == Scoring::sparsemixer;
+    }
+  }];
 }
 
 def Moe_ClusterRoutingAttr : Moe_Attr<"ClusterRouting", "cluster_routing"> {

@@ -25,7 +25,8 @@ def Moe_LayerOp : Moe_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   let description = [{
     Routes each token row of `tokens` (`T x H`, `T` may be dynamic) to
     `top_k` of `E` experts with the router `router_weight` (`E x H`, optional
-    `router_bias`), runs each chosen expert's MLP and sums the outputs
+    `router_bias`; optional `selection_bias` (`E`), added to the scores
+    only to choose experts; see `#moe.routing`), runs each chosen expert's MLP and sums the outputs
     weighted by the routing weights. Expert weights are stacked along the
     first axis in `(out, in)` layout: `gate_weight` and `up_weight`
     `E x I x H`, `down_weight` `E x H x I`. With `gate_weight` the experts
@@ -47,6 +48,7 @@ def Moe_LayerOp : Moe_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     Moe_FloatTensor:$tokens,
     Moe_FloatTensor:$router_weight,
     Optional<Moe_FloatTensor>:$router_bias,
+    Optional<Moe_FloatTensor>:$selection_bias,
     Optional<Moe_FloatTensor>:$gate_weight,
     Moe_FloatTensor:$up_weight,
     Moe_FloatTensor:$down_weight,
@@ -59,6 +61,7 @@ def Moe_LayerOp : Moe_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `,` $router_weight (`router_bias` $router_bias^)?
+    (`selection_bias` $selection_bias^)?
     (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     (`gate_bias` $gate_bias^)? (`up_bias` $up_bias^)?
     (`down_bias` $down_bias^)?
@@ -106,6 +109,7 @@ def Moe_ClusteredLayerOp : Moe_Op<"clustered_layer",
     Moe_FloatTensor:$tokens,
     Moe_FloatTensor:$router_weight,
     Optional<Moe_FloatTensor>:$router_bias,
+    Optional<Moe_FloatTensor>:$selection_bias,
     Optional<Moe_WeightTensor>:$gate_base,
     Optional<Moe_WeightTensor>:$gate_u,
     Optional<Moe_WeightTensor>:$gate_v,
@@ -129,6 +133,7 @@ def Moe_ClusteredLayerOp : Moe_Op<"clustered_layer",
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `,` $router_weight (`router_bias` $router_bias^)?
+    (`selection_bias` $selection_bias^)?
     (`gate` $gate_base^ `,` $gate_u `,` $gate_v)?
     `up` $up_base `,` $up_u `,` $up_v
     `down` $down_base `,` $down_u `,` $down_v
