@@ -15,7 +15,10 @@
 namespace mlir::moe::raise {
 
 struct RouterMatch {
+  /// The TopK that picks the experts (null for sparsemixer's argmaxes) and
+  /// the (T, k) expert ids.
   Operation *topk = nullptr;
+  Value ids;
   Value tokens;
   Linear router;
   int64_t experts = 0, k = 0;

@@ -94,6 +94,9 @@ std::optional<Activation> matchActivation(Value h);
 struct ExpertMlp {
   Value input;
   ActivationKind kind;
+  /// swiglu's parameters (#moe.activation).
+  double alpha = 1.0, beta = 0.0;
+  std::optional<double> limit;
   std::optional<Linear> gate;
   Linear up, down;
 };

@@ -40,6 +40,7 @@ struct MoeRaiseExpertsPass
     bool failedAny = false;
     for (Operation *op : candidates)
       failedAny |= raiseOrtMoe(op, *layout) == RaiseResult::Error;
+    raiseBatchedExperts(getOperation(), failedAny);
     raiseTorchLoops(getOperation(), failedAny);
     raiseTorchDense(getOperation(), failedAny);
     if (failedAny)

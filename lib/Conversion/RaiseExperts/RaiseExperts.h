@@ -23,6 +23,10 @@ RaiseResult raiseOrtMoe(Operation *op, OrtMoeLayout layout);
 /// `root`; sets `failedAny` when one reported an error.
 void raiseTorchLoops(Operation *root, bool &failedAny);
 
+/// Raises every block whose experts multiply gathered expert weights in a
+/// batch (transformers 5's batched_mm) under `root`.
+void raiseBatchedExperts(Operation *root, bool &failedAny);
+
 /// Raises every dense MoE sum (each expert on every token, weighted by a
 /// column of the scattered routing matrix) under `root`.
 void raiseTorchDense(Operation *root, bool &failedAny);

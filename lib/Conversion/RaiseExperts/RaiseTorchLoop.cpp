@@ -363,7 +363,7 @@ LogicalResult LoopRaiser::match() {
   int64_t experts = router->experts;
   SmallVector<std::optional<ExpertMlp>, 0> mlps(experts);
   for (Iteration &it : iterations) {
-    if (skipNoops(it.selected) != router->topk->getResult(1) ||
+    if (skipNoops(it.selected) != router->ids ||
         skipNoops(it.weights) != skipNoops(first.weights))
       return why.decline("expert " + Twine(it.expert) +
                          " is routed by another router than expert " +
