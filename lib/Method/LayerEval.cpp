@@ -1,7 +1,8 @@
 //===- LayerEval.cpp - Evaluating a MoE layer in C++ ----------------------===//
 //
 // Mirrors python/moe_mlir/reference.py: routing in double from the float
-// weights (selection on logits, ties to the lower index), experts with
+// weights (selection on logits, or on score + selection bias keys with a
+// bias or expert groups; ties to the lower index), experts with
 // float32 matrix products, combine in double.
 //
 //===----------------------------------------------------------------------===//
@@ -79,6 +80,54 @@ double stableMax(const double *z, const char *allowed, int64_t n) {
   return std::isfinite(m) ? m : 0.0;
 }
 
+/// Largest plus second largest of values[0..n) (n >= 2).
+double topTwoSum(const double *values, int64_t n) {
+  double a = -INFINITY, b = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    if (values[i] > a) {
+      b = a;
+      a = values[i];
+    } else if (values[i] > b) {
+      b = values[i];
+    }
+  }
+  return a + b;
+}
+
+/// Index of the largest of z[0..n), the first on ties (NaN never larger).
+int64_t argmax(const double *z, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (z[i] > z[best] || (std::isnan(z[best]) && !std::isnan(z[i])))
+      best = i;
+  return best;
+}
+
+/// PhiMoE's sparsemixer in eval mode (docs/semantics.md): the argmax of z,
+/// weighted by its softmax among the logits within relative distance
+/// 2 * eps of the maximum, then the same with the first pick removed.
+void sparsemixer(const double *z, int64_t n, double eps,
+                 std::vector<double> &rest, std::vector<double> &masked,
+                 int64_t *sel, double *w) {
+  rest.assign(z, z + n);
+  masked.resize(static_cast<size_t>(n));
+  for (int stage = 0; stage < 2; ++stage) {
+    int64_t i = argmax(rest.data(), n);
+    double m = rest[i];
+    for (int64_t x = 0; x < n; ++x) {
+      // A NaN quotient (0 / 0) is not >, as in torch.
+      double q = (m - z[x]) / std::max(std::fabs(z[x]), m);
+      masked[x] = q > 2.0 * eps ? -INFINITY : rest[x];
+    }
+    double mm = stableMax(masked.data(), nullptr, n), denom = 0;
+    for (int64_t x = 0; x < n; ++x)
+      denom += std::exp(masked[x] - mm);
+    sel[stage] = i;
+    w[stage] = std::exp(masked[i] - mm) / denom;
+    rest[i] = -INFINITY;
+  }
+}
+
 /// out (count x rows) = tokens (count x H) * weights^T + bias, in double.
 void affine(const std::vector<double> &tokens, int64_t count, int64_t h,
             const std::vector<double> &weights, int64_t rows,
@@ -117,8 +166,24 @@ std::string checkLayer(const LayerSpec &spec, ConstMatrixRef tokens) {
     return "topK must be in [1, numExperts]";
   if (!spec.absent.empty() && static_cast<int64_t>(spec.absent.size()) != e)
     return "absent must be empty or numExperts long";
+  const RoutingSpec &rs = spec.routing;
+  if (rs.sparsemixer && (rs.topK != 2 || rs.topkThenScore || rs.groups != 1 ||
+                         spec.selectionBias))
+    return "sparsemixer routing takes topK 2, score_then_topk, no groups and "
+           "no selection bias";
+  if (spec.selectionBias && rs.topkThenScore)
+    return "a selection bias needs score_then_topk";
+  if (rs.groups < 1 || rs.groupsKept < 1 || rs.groupsKept > rs.groups)
+    return "groups and groupsKept must satisfy 1 <= groupsKept <= groups";
+  if (rs.groups > 1 &&
+      (rs.topkThenScore || e % rs.groups != 0 || e / rs.groups < 2 ||
+       rs.groupsKept * (e / rs.groups) < rs.topK))
+    return "groups must divide the experts into groups of at least 2, under "
+           "score_then_topk, and the kept groups hold at least topK experts";
   if (!spec.hierarchical)
     return "";
+  if (rs.groups > 1 || spec.selectionBias)
+    return "hierarchical routing of a layer with groups or a selection bias";
   const HierarchicalSpec &hs = *spec.hierarchical;
   if (static_cast<int64_t>(hs.assignment.size()) != e)
     return "assignment must be numExperts long";
@@ -197,6 +262,12 @@ Routed route(const LayerSpec &spec, ConstMatrixRef tokens) {
   std::vector<int64_t> kept(static_cast<size_t>(hs ? hs->clustersPerToken : 0));
   std::vector<char> allowed(static_cast<size_t>(e)), taken;
   std::vector<double> zs(static_cast<size_t>(k));
+  const bool onKeys = spec.selectionBias || rs.groups > 1;
+  std::vector<double> scores(static_cast<size_t>(e)),
+      keys(static_cast<size_t>(e));
+  std::vector<double> groupScore(static_cast<size_t>(rs.groups));
+  std::vector<int64_t> keptGroups(static_cast<size_t>(rs.groupsKept));
+  std::vector<double> masked, rest, scratch;
   for (int64_t t0 = 0; t0 < numTokens; t0 += kTokenBlock) {
     int64_t count = std::min(kTokenBlock, numTokens - t0);
     block.resize(static_cast<size_t>(count * h));
@@ -236,22 +307,60 @@ Routed route(const LayerSpec &spec, ConstMatrixRef tokens) {
 
       int64_t *sel = &routed.experts[(t0 + t) * k];
       double *w = &routed.weights[(t0 + t) * k];
-      selectTop(zt, mask, e, k, taken, sel);
-      if (!rs.topkThenScore) {
+      if (rs.sparsemixer) {
+        const double *zm = zt;
+        if (mask) {
+          masked.assign(zt, zt + e);
+          for (int64_t x = 0; x < e; ++x)
+            if (!mask[x])
+              masked[x] = -INFINITY;
+          zm = masked.data();
+        }
+        sparsemixer(zm, e, rs.mixerEpsilon, rest, scratch, sel, w);
+      } else if (!rs.topkThenScore) {
+        // Scores over the candidates (all experts, or the members of the
+        // kept clusters: a softmax over those only).
         if (rs.sigmoid) {
-          for (int64_t i = 0; i < k; ++i)
-            w[i] = sel[i] >= 0 ? sigmoid(zt[sel[i]]) : 0.0;
+          for (int64_t x = 0; x < e; ++x)
+            scores[x] = sigmoid(zt[x]);
         } else {
-          // Softmax over the candidates only (all experts, or the members
-          // of the kept clusters).
           double m = stableMax(zt, mask, e), denom = 0;
           for (int64_t x = 0; x < e; ++x)
             if (!mask || mask[x])
               denom += std::exp(zt[x] - m);
-          for (int64_t i = 0; i < k; ++i)
-            w[i] = sel[i] >= 0 ? std::exp(zt[sel[i]] - m) / denom : 0.0;
+          for (int64_t x = 0; x < e; ++x)
+            scores[x] = (!mask || mask[x]) ? std::exp(zt[x] - m) / denom : 0.0;
         }
+        if (!onKeys) {
+          // Selection on the logits: the same order as the scores, without
+          // the false ties of rounded scores.
+          selectTop(zt, mask, e, k, taken, sel);
+        } else {
+          // Selection on the keys score + selection bias, which the
+          // logits do not order.
+          for (int64_t x = 0; x < e; ++x)
+            keys[x] =
+                scores[x] + (spec.selectionBias
+                                 ? static_cast<double>(spec.selectionBias[x])
+                                 : 0.0);
+          const char *keyMask = mask;
+          if (rs.groups > 1) {
+            int64_t per = e / rs.groups;
+            for (int64_t c = 0; c < rs.groups; ++c)
+              groupScore[c] = topTwoSum(&keys[c * per], per);
+            selectTop(groupScore.data(), nullptr, rs.groups, rs.groupsKept,
+                      taken, keptGroups.data());
+            std::fill(allowed.begin(), allowed.end(), 0);
+            for (int64_t c : keptGroups)
+              std::fill_n(allowed.begin() + c * per, per, 1);
+            keyMask = allowed.data();
+          }
+          selectTop(keys.data(), keyMask, e, k, taken, sel);
+        }
+        for (int64_t i = 0; i < k; ++i)
+          w[i] = sel[i] >= 0 ? scores[sel[i]] : 0.0;
       } else {
+        selectTop(zt, mask, e, k, taken, sel);
         for (int64_t i = 0; i < k; ++i)
           zs[i] = sel[i] >= 0 ? zt[sel[i]] : -INFINITY;
         if (rs.sigmoid) {
@@ -269,9 +378,12 @@ Routed route(const LayerSpec &spec, ConstMatrixRef tokens) {
         double sum = 0;
         for (int64_t i = 0; i < k; ++i)
           sum += w[i];
+        double denom = std::max(sum + rs.normEpsilon, rs.normFloor);
         for (int64_t i = 0; i < k; ++i)
-          w[i] /= sum;
+          w[i] /= denom;
       }
+      for (int64_t i = 0; i < k; ++i)
+        w[i] *= rs.scale;
     }
   }
   return routed;
@@ -368,17 +480,27 @@ Matrix evaluateLayer(const LayerSpec &spec, ConstMatrixRef tokens,
     int64_t n = static_cast<int64_t>(rows.size());
     gathered.resize(static_cast<size_t>(n * h));
     outputs.resize(static_cast<size_t>(n * h));
-    for (int64_t r = 0; r < n; ++r)
-      std::copy(tokens.row(rows[r]), tokens.row(rows[r]) + h,
-                gathered.begin() + r * h);
+    const bool onInput = spec.routing.weightsOnInput;
+    for (int64_t r = 0; r < n; ++r) {
+      if (onInput) {
+        // y = sum_j expert_j(w_j x) (Llama 4): the weight scales the input.
+        const float *row = tokens.row(rows[r]);
+        for (int64_t j = 0; j < h; ++j)
+          gathered[r * h + j] = static_cast<float>(rowWeight[r] * row[j]);
+      } else {
+        std::copy(tokens.row(rows[r]), tokens.row(rows[r]) + h,
+                  gathered.begin() + r * h);
+      }
+    }
     if (!expertForward(spec, expert(x), ConstMatrixRef(gathered.data(), n, h),
                        outputs.data()))
       return Matrix();
     for (int64_t r = 0; r < n; ++r) {
       double *yt = &y[rows[r] * h];
       const float *o = &outputs[r * h];
+      double scale = onInput ? 1.0 : rowWeight[r];
       for (int64_t j = 0; j < h; ++j)
-        yt[j] += rowWeight[r] * o[j];
+        yt[j] += scale * o[j];
     }
   }
   Matrix result(numTokens, h);

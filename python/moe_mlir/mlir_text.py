@@ -4,7 +4,8 @@ Weights are dump-named arrays (float32, float16, or bfloat16 as uint16 bits
 named in ``meta["dtypes"]``); the layer's attributes come from the dump meta.
 The syntax is the moe dialect's custom assembly:
 
-    %y = moe.layer %x, %rw [router_bias %rb] [gate %g] up %u down %d
+    %y = moe.layer %x, %rw [router_bias %rb] [selection_bias %sb] [gate %g]
+           up %u down %d
            [gate_bias %gb] [up_bias %ub] [down_bias %db] {attrs} : (types) -> type
 
 A ``dense_resource`` blob is hex: a 4-byte little-endian alignment (the
@@ -14,10 +15,11 @@ element size) followed by the raw little-endian data.
 import numpy as np
 
 # Keyword operands in the order the op prints them.
-_OPERANDS = (("router_bias", "rb"), ("gate_weight", "g"), ("up_weight", "u"),
+_OPERANDS = (("router_bias", "rb"), ("selection_bias", "sb"), ("gate_weight", "g"), ("up_weight", "u"),
              ("down_weight", "d"), ("gate_bias", "gb"), ("up_bias", "ub"),
              ("down_bias", "db"))
-_KEYWORDS = {"router_bias": "router_bias", "gate_weight": "gate", "up_weight": "up",
+_KEYWORDS = {"router_bias": "router_bias", "selection_bias": "selection_bias",
+             "gate_weight": "gate", "up_weight": "up",
              "down_weight": "down", "gate_bias": "gate_bias", "up_bias": "up_bias",
              "down_bias": "down_bias"}
 
@@ -69,9 +71,27 @@ def activation_attr(act):
     return f"#moe.activation<swiglu, {params}>"
 
 
+# The parameters of #moe.routing past normalize, in declaration order, with
+# their defaults (omitted from the text, as the dialect prints them).
+_ROUTING_EXTRA = (("groups", 1, int), ("groups_kept", 1, int), ("scale", 1.0, float),
+                  ("norm_epsilon", 0.0, float), ("norm_floor", 0.0, float),
+                  ("mixer_epsilon", 0.0, float), ("weights_on_input", False, bool))
+
+
 def routing_attr(r):
-    return (f"#moe.routing<top_k = {int(r['top_k'])}, scoring = {r['scoring']}, "
-            f"order = {r['order']}, normalize = {'true' if r['normalize'] else 'false'}>")
+    params = [f"top_k = {int(r['top_k'])}", f"scoring = {r['scoring']}",
+              f"order = {r['order']}", f"normalize = {'true' if r['normalize'] else 'false'}"]
+    for name, default, kind in _ROUTING_EXTRA:
+        v = r.get(name)
+        if v is None or kind(v) == default:
+            continue
+        if kind is bool:
+            params.append(f"{name} = true")
+        elif kind is int:
+            params.append(f"{name} = {int(v)}")
+        else:
+            params.append(f"{name} = {float_literal(v)}")
+    return f"#moe.routing<{', '.join(params)}>"
 
 
 def layer_func(arrays, meta, func_name, resource_prefix=""):

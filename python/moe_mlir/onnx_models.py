@@ -41,9 +41,22 @@ OPSET = 17
 FLOAT = TensorProto.FLOAT
 
 
+def extended_routing(routing):
+    """The #moe.routing parameters beyond Mixtral's router that ``routing``
+    (dump meta) sets, by name: none of the models here express them."""
+    from .reference import ROUTING_DEFAULTS
+    names = [n for n, d in ROUTING_DEFAULTS.items() if routing.get(n) not in (None, d)]
+    if routing.get("scoring") == "sparsemixer":
+        names.append("scoring = sparsemixer")
+    return names
+
+
 def ort_moe_unsupported(meta):
     """Why onnxruntime's CPU MoE cannot run this layer, or None if it can."""
     act = meta["activation"]["kind"]
+    extended = extended_routing(meta["routing"])
+    if extended:
+        return f"MoE has no mapping for routing {', '.join(extended)}"
     if meta["routing"].get("scoring", "softmax") != "softmax":
         return "MoE applies softmax to router_probs; no sigmoid scoring"
     if meta["glu"] and act not in ("silu", "swiglu"):
@@ -107,6 +120,8 @@ def ort_moe_model(arrays, meta):
     """Router + one ``com.microsoft.MoE`` node. Raises ValueError for layers
     the CPU kernel cannot express (see :func:`ort_moe_unsupported`)."""
     why = ort_moe_unsupported(meta)
+    if not why and "selection_bias" in arrays:
+        why = "MoE has no selection bias"
     if why:
         raise ValueError(why)
     e, h, i = meta["num_experts"], meta["hidden"], meta["inter"]
@@ -178,6 +193,9 @@ def dense_reference_model(arrays, meta, routing_outputs=False):
     """
     e, h, i = meta["num_experts"], meta["hidden"], meta["inter"]
     routing, act = meta["routing"], meta["activation"]
+    if extended_routing(routing) or "selection_bias" in arrays:
+        raise ValueError("dense_reference_model covers Mixtral-style routing only, not "
+                         + ", ".join(extended_routing(routing) or ["a selection bias"]))
     k = int(routing["top_k"])
     g = _Graph()
     logits = _router_logits(g, arrays)

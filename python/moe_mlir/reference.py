@@ -104,37 +104,107 @@ def _top(scores, k):
     return np.argsort(-scores, axis=-1, kind="stable")[..., :k]
 
 
-def route_logits(z, routing_meta, allowed=None):
-    """Apply ``#moe.routing`` to logits ``z`` (T, E).
+# Defaults of the #moe.routing parameters beyond top_k/scoring/order/normalize.
+ROUTING_DEFAULTS = {"groups": 1, "groups_kept": 1, "scale": 1.0, "norm_epsilon": 0.0,
+                    "norm_floor": 0.0, "mixer_epsilon": 0.0, "weights_on_input": False}
+
+
+def routing_param(routing_meta, name):
+    """``routing_meta[name]``, or its default when absent (older dumps)."""
+    v = routing_meta.get(name)
+    return ROUTING_DEFAULTS[name] if v is None else v
+
+
+def _sparsemixer(z, eps):
+    """PhiMoE's sparsemixer in eval mode (top 2): picks (i1, i2) and weights
+    (w1, w2), docs/semantics.md."""
+    def one(masked_in, m, i):
+        f = np.maximum(np.abs(z), m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = (m - z) / f
+        # A NaN quotient is not > (as torch's comparison).
+        drop = np.greater(q, 2.0 * eps, where=~np.isnan(q), out=np.zeros_like(q, dtype=bool))
+        masked = np.where(drop, -np.inf, masked_in)
+        return np.take_along_axis(_softmax(masked), i, axis=-1)
+
+    i1 = np.argmax(z, axis=-1)[:, None]  # first index on ties
+    m1 = np.take_along_axis(z, i1, axis=-1)
+    w1 = one(z, m1, i1)
+    l2 = z.copy()
+    np.put_along_axis(l2, i1, -np.inf, axis=-1)
+    i2 = np.argmax(l2, axis=-1)[:, None]
+    m2 = np.take_along_axis(l2, i2, axis=-1)
+    w2 = one(l2, m2, i2)
+    return np.concatenate([i1, i2], axis=-1), np.concatenate([w1, w2], axis=-1)
+
+
+def _group_mask(keys, groups, kept):
+    """(T, E) bool: experts of the ``kept`` best of ``groups`` contiguous
+    groups, a group scored by the sum of its two largest keys (ties to the
+    lower group)."""
+    t, e = keys.shape
+    g = keys.reshape(t, groups, e // groups)
+    top2 = -np.sort(-g, axis=-1)[..., :2]
+    with np.errstate(invalid="ignore"):
+        score = top2.sum(axis=-1)
+    best = _top(score, kept)
+    keep = np.zeros((t, groups), dtype=bool)
+    np.put_along_axis(keep, best, True, axis=-1)
+    return np.repeat(keep, e // groups, axis=-1)
+
+
+def route_logits(z, routing_meta, allowed=None, selection_bias=None):
+    """Apply ``#moe.routing`` to logits ``z`` (T, E); ``selection_bias``
+    (E,) is the layer's optional operand of that name.
 
     ``allowed`` (T, E) bool restricts the candidates (hierarchical stage 2):
     the others can be neither selected nor part of a softmax.
 
-    Selection is done on the logits for both orders. softmax and sigmoid are
-    strictly increasing, so in exact arithmetic "top-k of score(z)" and
+    Selection is done on the logits whenever it can be: softmax and sigmoid
+    are strictly increasing, so in exact arithmetic "top-k of score(z)" and
     "top-k of z" pick the same experts; selecting on z avoids the false ties
     that float rounding creates in the scores (sigmoid(40) == sigmoid(50) ==
-    1.0 in float64), which would otherwise fall to the lower index.
+    1.0 in float64), which would otherwise fall to the lower index. With a
+    selection bias or expert groups the key is ``score(z) + bias``, which
+    the logits do not order, so selection is on the keys then.
     """
     k = int(routing_meta["top_k"])
     scoring = routing_meta.get("scoring", "softmax")
     order = routing_meta.get("order", "score_then_topk")
+    groups = int(routing_param(routing_meta, "groups"))
     z = np.asarray(z, dtype=np.float64)
     zc = z if allowed is None else np.where(allowed, z, -np.inf)
-    sel = _top(zc, k)
-    if scoring not in ("softmax", "sigmoid"):
+    if scoring not in ("softmax", "sigmoid", "sparsemixer"):
         raise ValueError(f"unknown scoring {scoring!r}")
-    if order == "score_then_topk":
+    if order not in ("score_then_topk", "topk_then_score"):
+        raise ValueError(f"unknown order {order!r}")
+    if scoring == "sparsemixer":
+        if k != 2 or order != "score_then_topk" or groups != 1 or selection_bias is not None:
+            raise ValueError("sparsemixer takes top_k = 2, score_then_topk, no groups, no selection bias")
+        sel, w = _sparsemixer(zc, float(routing_param(routing_meta, "mixer_epsilon")))
+    elif order == "score_then_topk":
         scores = _softmax(zc) if scoring == "softmax" else _sigmoid(z)
+        if selection_bias is None and groups == 1:
+            sel = _top(zc, k)
+        else:
+            keys = scores if selection_bias is None else scores + np.asarray(selection_bias, np.float64)
+            if allowed is not None:
+                keys = np.where(allowed, keys, -np.inf)
+            if groups > 1:
+                mask = _group_mask(keys, groups, int(routing_param(routing_meta, "groups_kept")))
+                keys = np.where(mask, keys, -np.inf)
+            sel = _top(keys, k)
         w = np.take_along_axis(scores, sel, axis=-1)
-    elif order == "topk_then_score":
+    else:
+        if selection_bias is not None or groups != 1:
+            raise ValueError("topk_then_score takes neither a selection bias nor groups")
+        sel = _top(zc, k)
         zs = np.take_along_axis(z, sel, axis=-1)
         w = _softmax(zs) if scoring == "softmax" else _sigmoid(zs)
-    else:
-        raise ValueError(f"unknown order {order!r}")
     if routing_meta.get("normalize", False):
-        w = w / w.sum(axis=-1, keepdims=True)
-    return sel, w
+        denom = w.sum(axis=-1, keepdims=True) + float(routing_param(routing_meta, "norm_epsilon"))
+        w = w / np.maximum(denom, float(routing_param(routing_meta, "norm_floor")))
+    return sel, w * float(routing_param(routing_meta, "scale"))
 
 
 def router_logits(layer, x):
@@ -184,7 +254,10 @@ def routing(layer, tokens):
         allowed = (assign[None, None, :] == kept[:, :, None]).any(axis=1)
         if (allowed.sum(axis=1) < int(meta["routing"]["top_k"])).any():
             raise ValueError("kept clusters hold fewer than top_k experts (the verifier forbids this)")
-    return route_logits(z, meta["routing"], allowed)
+        if int(routing_param(meta["routing"], "groups")) > 1 or "selection_bias" in layer:
+            raise ValueError("hierarchical cluster routing of a layer with expert groups or a "
+                             "selection bias (moe-fuse-routing refuses it)")
+    return route_logits(z, meta["routing"], allowed, _f64(layer, "selection_bias"))
 
 
 # ---------------------------------------------------------------- experts
@@ -286,6 +359,7 @@ def evaluate(layer, tokens):
     num_experts = weights["up"].shape[0]
     absent = np.asarray(meta.get("absent") or [False] * num_experts, dtype=bool)
     act = meta.get("activation") or {"kind": "silu"}
+    on_input = bool(routing_param(meta["routing"], "weights_on_input"))
     y = np.zeros((x.shape[0], weights["down"].shape[1]))
     for e in range(num_experts):
         if absent[e]:
@@ -293,8 +367,11 @@ def evaluate(layer, tokens):
         rows, slots = np.nonzero(sel == e)
         if rows.size == 0:
             continue
-        o = expert_forward(weights, e, x[rows], act)
-        np.add.at(y, rows, w[rows, slots][:, None] * o)
+        we = w[rows, slots][:, None]
+        if on_input:  # y = sum_j expert_j(w_j x) (Llama 4)
+            np.add.at(y, rows, expert_forward(weights, e, we * x[rows], act))
+        else:
+            np.add.at(y, rows, we * expert_forward(weights, e, x[rows], act))
     return y.reshape(tokens.shape[:-1] + (y.shape[-1],))
 
 

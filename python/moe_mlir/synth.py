@@ -8,9 +8,12 @@ ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu", "identity", "swiglu")
 
 def layer_meta(num_experts, hidden, inter, top_k, *, glu=True, activation="silu",
                alpha=None, beta=None, limit=None, scoring="softmax",
-               order="score_then_topk", normalize=True, absent=None):
+               order="score_then_topk", normalize=True, absent=None, routing_extra=None):
     """``meta`` of a ``moe.layer`` dump (docs/layer-dump.md); dtypes are
-    filled in by :func:`moe_mlir.npz.save_layer`."""
+    filled in by :func:`moe_mlir.npz.save_layer`. ``routing_extra`` sets
+    #moe.routing parameters past ``normalize`` (groups, groups_kept, scale,
+    norm_epsilon, norm_floor, mixer_epsilon, weights_on_input); the others
+    get their defaults, as moe-opt's dumps write them all."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}")
     if activation == "swiglu" and not glu:
@@ -21,13 +24,20 @@ def layer_meta(num_experts, hidden, inter, top_k, *, glu=True, activation="silu"
         alpha = 1.0 if alpha is None else float(alpha)
         beta = 0.0 if beta is None else float(beta)
     absent = [False] * num_experts if absent is None else [bool(a) for a in absent]
+    routing = {"top_k": int(top_k), "scoring": scoring, "order": order,
+               "normalize": bool(normalize), "groups": 1, "groups_kept": 1, "scale": 1.0,
+               "norm_epsilon": 0.0, "norm_floor": 0.0, "mixer_epsilon": 0.0,
+               "weights_on_input": False}
+    for name, value in (routing_extra or {}).items():
+        if name not in routing or name in ("top_k", "scoring", "order", "normalize"):
+            raise ValueError(f"unknown routing parameter {name!r}")
+        routing[name] = type(routing[name])(value)
     return {
         "format": "moe-layer-dump", "version": 1, "op": "moe.layer",
         "index": 0, "location": "loc(unknown)",
         "num_experts": int(num_experts), "hidden": int(hidden), "inter": int(inter),
         "glu": bool(glu),
-        "routing": {"top_k": int(top_k), "scoring": scoring, "order": order,
-                    "normalize": bool(normalize)},
+        "routing": routing,
         "activation": {"kind": activation, "alpha": alpha, "beta": beta,
                        "limit": None if limit is None else float(limit)},
         "absent": absent,
@@ -37,8 +47,12 @@ def layer_meta(num_experts, hidden, inter, top_k, *, glu=True, activation="silu"
 def random_layer(seed=0, *, num_experts=4, hidden=16, inter=32, top_k=2,
                  activation="silu", glu=True, scoring="softmax",
                  order="score_then_topk", normalize=True, router_bias=False,
-                 biases=(), absent=None, alpha=None, beta=None, limit=None):
+                 biases=(), absent=None, alpha=None, beta=None, limit=None,
+                 selection_bias=False, routing_extra=None):
     """Float32 weights in dump naming plus meta.
+
+    ``selection_bias`` adds a ``selection_bias`` (E,) array (of the size of
+    sigmoid/softmax scores); ``routing_extra`` goes to :func:`layer_meta`.
 
     ``biases``: the expert kinds ("gate", "up", "down") that get a bias, or
     True for all. Weights are scaled by 1/sqrt(fan_in) so activations stay
@@ -56,6 +70,8 @@ def random_layer(seed=0, *, num_experts=4, hidden=16, inter=32, top_k=2,
     arrays = {"router_weight": rand(e, h, fan_in=h) * np.float32(2.0)}
     if router_bias:
         arrays["router_bias"] = rand(e) * np.float32(0.5)
+    if selection_bias:
+        arrays["selection_bias"] = rand(e) * np.float32(0.1)
     if glu:
         arrays["gate_weight"] = rand(e, i, h, fan_in=h)
     arrays["up_weight"] = rand(e, i, h, fan_in=h)
@@ -65,7 +81,7 @@ def random_layer(seed=0, *, num_experts=4, hidden=16, inter=32, top_k=2,
             arrays[kind + "_bias"] = rand(e, n) * np.float32(0.5)
     meta = layer_meta(e, h, i, top_k, glu=glu, activation=activation, alpha=alpha,
                       beta=beta, limit=limit, scoring=scoring, order=order,
-                      normalize=normalize, absent=absent)
+                      normalize=normalize, absent=absent, routing_extra=routing_extra)
     return arrays, meta
 
 

@@ -28,11 +28,20 @@ struct ActivationSpec {
   std::optional<double> limit;
 };
 
+/// `#moe.routing` (docs/semantics.md, "Routing").
 struct RoutingSpec {
   int64_t topK = 1;
-  bool sigmoid = false;        ///< scoring: softmax (false) or sigmoid
-  bool topkThenScore = false;  ///< order
+  bool sigmoid = false;       ///< scoring: softmax (false) or sigmoid
+  bool sparsemixer = false;   ///< scoring = sparsemixer (overrides sigmoid)
+  bool topkThenScore = false; ///< order
   bool normalize = false;
+  /// Group-limited top-k: groups contiguous groups, groupsKept kept.
+  int64_t groups = 1, groupsKept = 1;
+  double scale = 1.0;       ///< factor on every weight
+  double normEpsilon = 0.0; ///< w /= max(sum + normEpsilon, normFloor)
+  double normFloor = 0.0;
+  double mixerEpsilon = 0.0;   ///< sparsemixer's jitter epsilon
+  bool weightsOnInput = false; ///< y = sum_j expert_j(w_j x)
 };
 
 /// Hierarchical stage 1 (docs/semantics.md); absent means exact routing.
@@ -40,7 +49,7 @@ struct HierarchicalSpec {
   std::vector<int64_t> assignment; ///< cluster of each expert
   int64_t numClusters = 1;
   int64_t clustersPerToken = 1;
-  bool meanRow = false;            ///< cluster score: mass (false) / mean_row
+  bool meanRow = false; ///< cluster score: mass (false) / mean_row
 };
 
 /// One expert's weights, float32, (out x in) like the IR. `gate` is empty
@@ -54,11 +63,13 @@ struct ExpertWeights {
 /// so a clustered layer can reconstruct base + U^T V on demand.
 struct LayerSpec {
   int64_t numExperts = 0, hidden = 0, inter = 0;
-  ConstMatrixRef router;              ///< E x H
-  const float *routerBias = nullptr;  ///< E or null
+  ConstMatrixRef router;             ///< E x H
+  const float *routerBias = nullptr; ///< E or null
+  /// E or null: added to the scores to choose experts, not to weigh them.
+  const float *selectionBias = nullptr;
   RoutingSpec routing;
   ActivationSpec activation;
-  std::vector<bool> absent;           ///< empty: none absent
+  std::vector<bool> absent; ///< empty: none absent
   std::optional<HierarchicalSpec> hierarchical;
 };
 
@@ -70,15 +81,20 @@ struct Routed {
 
 /// Why route() and evaluateLayer() cannot run `spec` on `tokens`, or ""
 /// when they can: the router must be numExperts x hidden, tokens T x hidden,
-/// 1 <= topK <= numExperts, `absent` empty or numExperts long; with
-/// `hierarchical`, the assignment must name numExperts clusters in
-/// [0, numClusters), none empty, 1 <= clustersPerToken <= numClusters, and
-/// the clustersPerToken smallest clusters must hold at least topK experts
-/// together (the verifier's rules).
+/// 1 <= topK <= numExperts, `absent` empty or numExperts long; routing as
+/// the verifier takes it (sparsemixer: topK 2, score_then_topk, no groups,
+/// no selection bias; groups: score_then_topk, dividing the experts into
+/// groups of at least 2, groupsKept in [1, groups] holding at least topK
+/// experts; a selection bias needs score_then_topk); with `hierarchical`,
+/// no groups and no selection bias, the assignment must name numExperts
+/// clusters in [0, numClusters), none empty, 1 <= clustersPerToken <=
+/// numClusters, and the clustersPerToken smallest clusters must hold at
+/// least topK experts together (the verifier's rules).
 std::string checkLayer(const LayerSpec &spec, ConstMatrixRef tokens);
 
-/// Routing of tokens (T x H) under `spec` (selection on logits, ties to the
-/// lower index, as docs/semantics.md). Logits and weights are computed in
+/// Routing of tokens (T x H) under `spec` (selection on logits, or on the
+/// keys score + selection bias with a bias or groups; ties to the lower
+/// index, as docs/semantics.md). Logits and weights are computed in
 /// double. Empty when checkLayer() reports a problem.
 Routed route(const LayerSpec &spec, ConstMatrixRef tokens);
 

@@ -16,7 +16,7 @@
 // CHECK-SAME: "format": "moe-layer-dump"
 // CHECK-SAME: "glu": true, "hidden": 2, "index": 0, "inter": 3
 // CHECK-SAME: "num_experts": 2, "op": "moe.layer"
-// CHECK-SAME: "routing": {"normalize": true, "order": "score_then_topk", "scoring": "softmax", "top_k": 1}, "version": 1
+// CHECK-SAME: "routing": {"groups": 1, "groups_kept": 1, "mixer_epsilon": 0, "norm_epsilon": 0, "norm_floor": 0, "normalize": true, "order": "score_then_topk", "scale": 1, "scoring": "softmax", "top_k": 1, "weights_on_input": false}, "version": 1
 // CHECK-NEXT: router_weight float32 [2, 2]: 1 -1 0.5 2
 // CHECK-NEXT: up_weight float32 [2, 3, 2]: -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1
 func.func @layer(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
@@ -82,6 +82,24 @@ func.func @clustered(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
          tensor<1x3x2xf32, #moe.quant<storage = i4, group_size = 2, symmetric = false, scale_type = f16, zero_point_type = i8>>,
          tensor<1x3xf32>, tensor<1x2xf32>, tensor<1x2x3xf32, #moe.quant<storage = f16>>,
          tensor<1x2xf32, #moe.quant<storage = bf16>>, tensor<1x3xf32>) -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// Every #moe.routing parameter, and the selection bias as an array.
+// CHECK-LABEL: file layer_2.npz
+// CHECK: meta
+// CHECK-SAME: "routing": {"groups": 2, "groups_kept": 1, "mixer_epsilon": 0, "norm_epsilon": 1e-20, "norm_floor": 0, "normalize": true, "order": "score_then_topk", "scale": 2.5, "scoring": "sigmoid", "top_k": 2, "weights_on_input": false}
+// CHECK-NEXT: router_weight float32 [4, 2]
+// CHECK-NEXT: selection_bias float32 [4]: 0.5 -0.25 0 1
+func.func @grouped(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  %r = arith.constant dense<[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]> : tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25, 0.0, 1.0]> : tensor<4xf32>
+  %u = arith.constant dense<1.0> : tensor<4x3x2xf32>
+  %d = arith.constant dense<1.0> : tensor<4x2x3xf32>
+  %y = moe.layer %x, %r selection_bias %b up %u down %d {activation = #moe.activation<relu>,
+      routing = #moe.routing<top_k = 2, scoring = sigmoid, order = score_then_topk, normalize = true,
+                             groups = 2, groups_kept = 1, scale = 2.5, norm_epsilon = 1.0e-20>}
+      : (tensor<?x2xf32>, tensor<4x2xf32>, tensor<4xf32>, tensor<4x3x2xf32>, tensor<4x2x3xf32>) -> tensor<?x2xf32>
   return %y : tensor<?x2xf32>
 }
 

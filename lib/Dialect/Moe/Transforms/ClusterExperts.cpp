@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Calibration.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/LayerModel.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
@@ -60,9 +60,9 @@ method::Similarity activationSimilarity(LayerModel &model,
 }
 } // namespace
 
-FailureOr<ClusterResult> mlir::moe::clusterLayer(
-    LayerOp op, const ClusterConfig &config,
-    const method::Matrix *calibration, LayerModel *model) {
+FailureOr<ClusterResult>
+mlir::moe::clusterLayer(LayerOp op, const ClusterConfig &config,
+                        const method::Matrix *calibration, LayerModel *model) {
   int64_t experts = op.getNumExperts();
   int64_t clusters =
       config.clusters > 0
@@ -76,6 +76,19 @@ FailureOr<ClusterResult> mlir::moe::clusterLayer(
     return op.emitError() << "cannot make " << clusters
                           << " clusters of a layer with " << experts
                           << " experts";
+  // A layer with group-limited routing keeps its groups: by default they
+  // are the clusters; an explicit count clusters within each group.
+  int64_t groups = op.getRouting().getGroups();
+  if (groups > 1) {
+    if (config.clusters <= 0)
+      clusters = groups;
+    else if (clusters % groups != 0)
+      return op.emitError()
+             << "the layer routes among " << groups
+             << " expert groups and clusters never cross a group boundary: "
+                "the cluster count must be a multiple of "
+             << groups << ", got " << clusters;
+  }
 
   std::vector<method::Similarity> kinds;
   for (auto [name, value] :
@@ -123,17 +136,39 @@ FailureOr<ClusterResult> mlir::moe::clusterLayer(
   ClusterResult result;
   result.fused = method::fuseSimilarities(parts, weights);
   method::ClusterOptions options;
-  options.numClusters = clusters;
   options.method = config.method;
   options.seed = config.seed;
-  result.assignment = method::clusterExperts(result.fused, options);
+  if (groups <= 1) {
+    options.numClusters = clusters;
+    result.assignment = method::clusterExperts(result.fused, options);
+    return result;
+  }
+  // Group g's experts are [g * size, (g + 1) * size); its clusters are
+  // [g * per, (g + 1) * per), found on the group's own similarities.
+  int64_t size = experts / groups, per = clusters / groups;
+  result.assignment.resize(experts);
+  options.numClusters = per;
+  method::Similarity local;
+  local.size = size;
+  for (int64_t g = 0; g < groups; ++g) {
+    std::vector<int64_t> inGroup(size, 0);
+    if (per > 1) {
+      local.values.resize(size * size);
+      for (int64_t i = 0; i < size; ++i)
+        for (int64_t j = 0; j < size; ++j)
+          local.values[i * size + j] =
+              result.fused.at(g * size + i, g * size + j);
+      inGroup = method::clusterExperts(local, options);
+    }
+    for (int64_t i = 0; i < size; ++i)
+      result.assignment[g * size + i] = g * per + inGroup[i];
+  }
   return result;
 }
 
 void mlir::moe::recordClustering(LayerOp op, const ClusterResult &result) {
   MLIRContext *ctx = op.getContext();
-  op->setAttr(kAssignmentAttr,
-              DenseI64ArrayAttr::get(ctx, result.assignment));
+  op->setAttr(kAssignmentAttr, DenseI64ArrayAttr::get(ctx, result.assignment));
   std::vector<float> values(result.fused.values.begin(),
                             result.fused.values.end());
   auto type = RankedTensorType::get({result.fused.size, result.fused.size},

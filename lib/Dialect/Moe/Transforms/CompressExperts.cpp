@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Calibration.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Options.h"
 #include "moe-mlir/Dialect/Moe/Transforms/Passes.h"
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
@@ -65,15 +65,13 @@ FailureOr<KindResult> compressKind(LayerOp op, StringRef name, Value weight,
   result.bases.assign(clusters * size, 0.0f);
   std::vector<double> mass(clusters, 0.0);
   for (int64_t e = 0; e < experts; ++e) {
-    double weightOfE = config.expertFrequency.empty()
-                           ? 1.0
-                           : config.expertFrequency[e] + 1e-6;
+    double weightOfE =
+        config.expertFrequency.empty() ? 1.0 : config.expertFrequency[e] + 1e-6;
     mass[assignment[e]] += weightOfE;
   }
   for (int64_t e = 0; e < experts; ++e) {
-    double weightOfE = config.expertFrequency.empty()
-                           ? 1.0
-                           : config.expertFrequency[e] + 1e-6;
+    double weightOfE =
+        config.expertFrequency.empty() ? 1.0 : config.expertFrequency[e] + 1e-6;
     float f = static_cast<float>(weightOfE / mass[assignment[e]]);
     float *base = result.bases.data() + assignment[e] * size;
     const float *we = w->data() + e * size;
@@ -152,6 +150,22 @@ mlir::moe::compressLayer(LayerOp op, ArrayRef<int64_t> assignment,
                             << ", outside [0, " << experts << ")";
     clusters = std::max(clusters, c + 1);
   }
+  // Clusters of a layer with group-limited routing stay inside its groups
+  // (docs/method.md), whoever made the assignment.
+  int64_t groups = op.getRouting().getGroups();
+  if (groups > 1) {
+    int64_t size = experts / groups;
+    std::vector<int64_t> groupOf(clusters, -1);
+    for (int64_t e = 0; e < experts; ++e) {
+      int64_t &g = groupOf[assignment[e]];
+      if (g >= 0 && g != e / size)
+        return op.emitError()
+               << "cluster " << assignment[e] << " holds experts of groups "
+               << g << " and " << e / size << " of the layer's " << groups
+               << " expert groups: clusters must not cross a group boundary";
+      g = e / size;
+    }
+  }
   if (config.rank && *config.rank < 0)
     return op.emitError() << "rank must be non-negative, got " << *config.rank;
   if (config.energy && !(*config.energy > 0 && *config.energy <= 1))
@@ -174,9 +188,8 @@ mlir::moe::compressLayer(LayerOp op, ArrayRef<int64_t> assignment,
   };
   auto build = [&](StringRef kind, Value weight, int64_t out,
                    int64_t in) -> FailureOr<Built> {
-    FailureOr<KindResult> r = compressKind(op, (kind + "_weight").str(),
-                                           weight, assignment, clusters,
-                                           config);
+    FailureOr<KindResult> r = compressKind(op, (kind + "_weight").str(), weight,
+                                           assignment, clusters, config);
     if (failed(r))
       return failure();
     int64_t total = static_cast<int64_t>(r->u.size()) / out;
@@ -269,8 +282,8 @@ struct MoeCompressExpertsPass
           return signalPassFailure();
         layerConfig.expertFrequency = std::move(*frequency);
       }
-      if (failed(compressLayer(op, assignment.asArrayRef(), layerConfig,
-                               nullptr)))
+      if (failed(
+              compressLayer(op, assignment.asArrayRef(), layerConfig, nullptr)))
         return signalPassFailure();
     }
   }

@@ -1,4 +1,4 @@
-//===- DumpLayers.cpp - Write moe layers as .npz ---------------------------===//
+//===- DumpLayers.cpp - Write moe layers as .npz --------------------------===//
 //
 // The dumps are how every numeric test reaches the float64 reference
 // evaluator: they must carry the weights exactly as stored (no conversion),
@@ -67,12 +67,12 @@ public:
       entry["packing"] = stringifyNibbleOrder(quant.getPacking());
       entry["shape"] = llvm::json::Array(quantized.getType().getShape());
       quantMeta[name] = std::move(entry);
-      return failure(failed(addConstant((name + ".data").str(),
-                                        quantized.getData())) ||
-                     failed(addOptional((name + ".scales").str(),
-                                        quantized.getScales())) ||
-                     failed(addOptional((name + ".zero_points").str(),
-                                        quantized.getZeroPoints())));
+      return failure(
+          failed(addConstant((name + ".data").str(), quantized.getData())) ||
+          failed(
+              addOptional((name + ".scales").str(), quantized.getScales())) ||
+          failed(addOptional((name + ".zero_points").str(),
+                             quantized.getZeroPoints())));
     }
     return addConstant(name.str(), value);
   }
@@ -87,8 +87,11 @@ public:
     llvm::raw_string_ostream os(json);
     os << llvm::json::Value(std::move(metaObject));
     os.flush();
-    ::moe::rt::NpyArray metaArray{"meta", "|u1", {static_cast<int64_t>(json.size())},
-                           std::vector<uint8_t>(json.begin(), json.end())};
+    ::moe::rt::NpyArray metaArray{
+        "meta",
+        "|u1",
+        {static_cast<int64_t>(json.size())},
+        std::vector<uint8_t>(json.begin(), json.end())};
     arrays.push_back(std::move(metaArray));
     std::string error = ::moe::rt::writeNpz(path.str(), arrays);
     if (!error.empty())
@@ -113,12 +116,11 @@ private:
     auto type = cast<RankedTensorType>(value.getType());
     FailureOr<NumpyType> npType = numpyTypeOf(type.getElementType());
     if (failed(npType))
-      return op->emitError() << "cannot dump operand '" << name
-                             << "': element type " << type.getElementType()
-                             << " has no NumPy equivalent";
+      return op->emitError()
+             << "cannot dump operand '" << name << "': element type "
+             << type.getElementType() << " has no NumPy equivalent";
     std::vector<char> storage;
-    FailureOr<ArrayRef<char>> raw =
-        readConstantBytes(value, op, name, storage);
+    FailureOr<ArrayRef<char>> raw = readConstantBytes(value, op, name, storage);
     if (failed(raw))
       return failure();
     std::vector<uint8_t> data(raw->begin(), raw->end());
@@ -157,7 +159,14 @@ void describeLayer(LayerWriter &writer, OpTy op, int64_t index) {
       {"top_k", routing.getTopK()},
       {"scoring", stringifyScoring(routing.getScoring())},
       {"order", stringifyRoutingOrder(routing.getOrder())},
-      {"normalize", routing.getNormalize()}};
+      {"normalize", routing.getNormalize()},
+      {"groups", routing.getGroups()},
+      {"groups_kept", routing.getGroupsKept()},
+      {"scale", routing.getScale().convertToDouble()},
+      {"norm_epsilon", routing.getNormEpsilon().convertToDouble()},
+      {"norm_floor", routing.getNormFloor().convertToDouble()},
+      {"mixer_epsilon", routing.getMixerEpsilon().convertToDouble()},
+      {"weights_on_input", routing.getWeightsOnInput()}};
 
   ActivationAttr act = op.getActivation();
   llvm::json::Value limit = nullptr;
@@ -181,6 +190,7 @@ LogicalResult dumpLayer(LayerOp op, int64_t index, StringRef path) {
   describeLayer(writer, op, index);
   if (failed(writer.addWeight("router_weight", op.getRouterWeight())) ||
       failed(writer.addWeight("router_bias", op.getRouterBias())) ||
+      failed(writer.addWeight("selection_bias", op.getSelectionBias())) ||
       failed(writer.addWeight("gate_weight", op.getGateWeight())) ||
       failed(writer.addWeight("up_weight", op.getUpWeight())) ||
       failed(writer.addWeight("down_weight", op.getDownWeight())) ||
@@ -204,10 +214,10 @@ LogicalResult dumpLayer(ClusteredLayerOp op, int64_t index, StringRef path) {
   ranks["down"] = llvm::json::Array(op.getDownRanks());
   meta["ranks"] = std::move(ranks);
   ClusterRoutingAttr cr = op.getClusterRouting();
-  meta["cluster_routing"] = llvm::json::Object{
-      {"mode", stringifyClusterRoutingMode(cr.getMode())},
-      {"clusters_per_token", cr.getClustersPerToken()},
-      {"score", stringifyClusterScore(cr.getScore())}};
+  meta["cluster_routing"] =
+      llvm::json::Object{{"mode", stringifyClusterRoutingMode(cr.getMode())},
+                         {"clusters_per_token", cr.getClustersPerToken()},
+                         {"score", stringifyClusterScore(cr.getScore())}};
 
   struct Named {
     const char *name;
@@ -215,6 +225,7 @@ LogicalResult dumpLayer(ClusteredLayerOp op, int64_t index, StringRef path) {
   };
   Named weights[] = {{"router_weight", op.getRouterWeight()},
                      {"router_bias", op.getRouterBias()},
+                     {"selection_bias", op.getSelectionBias()},
                      {"gate_base", op.getGateBase()},
                      {"gate_u", op.getGateU()},
                      {"gate_v", op.getGateV()},
@@ -244,8 +255,8 @@ struct MoeDumpLayersPass
       return signalPassFailure();
     }
     if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
-      getOperation().emitError() << "cannot create directory '" << dir
-                                 << "': " << ec.message();
+      getOperation().emitError()
+          << "cannot create directory '" << dir << "': " << ec.message();
       return signalPassFailure();
     }
     int64_t index = 0;

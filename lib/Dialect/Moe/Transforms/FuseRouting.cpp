@@ -14,6 +14,23 @@ using namespace mlir::moe;
 
 LogicalResult mlir::moe::fuseRouting(ClusteredLayerOp op,
                                      ClusterRoutingAttr routing) {
+  if (routing.getMode() == ClusterRoutingMode::hierarchical) {
+    // The model's own group-limited selection (or biased selection) is
+    // already a two-stage router; a cluster stage in front of it would
+    // change which experts the model picks.
+    int64_t groups = op.getRouting().getGroups();
+    if (groups > 1)
+      return op.emitError()
+             << "hierarchical cluster routing of a layer with " << groups
+             << " expert groups: its group-limited routing is already the "
+                "two-stage router (its clusters are its groups); use "
+                "routing=exact";
+    if (op.getSelectionBias())
+      return op.emitError()
+             << "hierarchical cluster routing of a layer with a selection "
+                "bias: the bias decides the selection among all experts; "
+                "use routing=exact";
+  }
   ClusterRoutingAttr previous = op.getClusterRouting();
   op.setClusterRoutingAttr(routing);
   // The op's verifier owns the invariant (enough experts in the kept
@@ -38,7 +55,7 @@ struct MoeFuseRoutingPass
       return signalPassFailure();
     WalkResult walk = getOperation().walk([&](ClusteredLayerOp op) {
       return failed(fuseRouting(op, *attr)) ? WalkResult::interrupt()
-                                           : WalkResult::advance();
+                                            : WalkResult::advance();
     });
     if (walk.wasInterrupted())
       signalPassFailure();

@@ -1,7 +1,7 @@
-//===- LayerModel.cpp - A layer op as a method::LayerSpec ------------------===//
+//===- LayerModel.cpp - A layer op as a method::LayerSpec -----------------===//
 
-#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/LayerModel.h"
+#include "moe-mlir/Dialect/Moe/Transforms/Compression.h"
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 
 #include <cblas.h>
@@ -15,8 +15,16 @@ method::RoutingSpec routingSpec(RoutingAttr routing) {
   method::RoutingSpec spec;
   spec.topK = routing.getTopK();
   spec.sigmoid = routing.getScoring() == Scoring::sigmoid;
+  spec.sparsemixer = routing.getScoring() == Scoring::sparsemixer;
   spec.topkThenScore = routing.getOrder() == RoutingOrder::topk_then_score;
   spec.normalize = routing.getNormalize();
+  spec.groups = routing.getGroups();
+  spec.groupsKept = routing.getGroupsKept();
+  spec.scale = routing.getScale().convertToDouble();
+  spec.normEpsilon = routing.getNormEpsilon().convertToDouble();
+  spec.normFloor = routing.getNormFloor().convertToDouble();
+  spec.mixerEpsilon = routing.getMixerEpsilon().convertToDouble();
+  spec.weightsOnInput = routing.getWeightsOnInput();
   return spec;
 }
 
@@ -58,9 +66,9 @@ struct ClusteredKind {
 } // namespace
 
 struct LayerModel::Impl {
-  FloatWeight router, routerBias, gateBias, upBias, downBias;
-  bool hasRouterBias = false, hasGateBias = false, hasUpBias = false,
-       hasDownBias = false;
+  FloatWeight router, routerBias, selectionBias, gateBias, upBias, downBias;
+  bool hasRouterBias = false, hasSelectionBias = false, hasGateBias = false,
+       hasUpBias = false, hasDownBias = false;
   // Whole layer: stacked E x out x in weights.
   std::optional<FloatWeight> gate, up, down;
   // Clustered layer.
@@ -86,7 +94,8 @@ LogicalResult readOptional(Value value, Operation *op, StringRef name,
 FailureOr<ClusteredKind> readKind(Operation *op, StringRef kind, Value base,
                                   Value u, Value v, ArrayRef<int64_t> ranks) {
   ClusteredKind k;
-  FailureOr<FloatWeight> b = FloatWeight::read(base, op, (kind + "_base").str());
+  FailureOr<FloatWeight> b =
+      FloatWeight::read(base, op, (kind + "_base").str());
   FailureOr<FloatWeight> uu = FloatWeight::read(u, op, (kind + "_u").str());
   FailureOr<FloatWeight> vv = FloatWeight::read(v, op, (kind + "_v").str());
   if (failed(b) || failed(uu) || failed(vv))
@@ -139,15 +148,19 @@ FailureOr<std::unique_ptr<LayerModel>> LayerModel::build(Operation *op) {
     spec.router = impl.router.matrix(0, spec.numExperts);
     if (failed(readOptional(layer.getRouterBias(), op, "router_bias",
                             impl.routerBias, impl.hasRouterBias)) ||
-        failed(readOptional(layer.getGateBias(), op, "gate_bias",
-                            impl.gateBias, impl.hasGateBias)) ||
+        failed(readOptional(layer.getSelectionBias(), op, "selection_bias",
+                            impl.selectionBias, impl.hasSelectionBias)) ||
+        failed(readOptional(layer.getGateBias(), op, "gate_bias", impl.gateBias,
+                            impl.hasGateBias)) ||
         failed(readOptional(layer.getUpBias(), op, "up_bias", impl.upBias,
                             impl.hasUpBias)) ||
-        failed(readOptional(layer.getDownBias(), op, "down_bias",
-                            impl.downBias, impl.hasDownBias)))
+        failed(readOptional(layer.getDownBias(), op, "down_bias", impl.downBias,
+                            impl.hasDownBias)))
       return failure();
     if (impl.hasRouterBias)
       spec.routerBias = impl.routerBias.data();
+    if (impl.hasSelectionBias)
+      spec.selectionBias = impl.selectionBias.data();
     return success();
   };
 
@@ -184,9 +197,9 @@ FailureOr<std::unique_ptr<LayerModel>> LayerModel::build(Operation *op) {
       return failure();
     impl.cGate = std::move(*k);
   }
-  FailureOr<ClusteredKind> up = readKind(op, "up", layer.getUpBase(),
-                                         layer.getUpU(), layer.getUpV(),
-                                         layer.getUpRanks());
+  FailureOr<ClusteredKind> up =
+      readKind(op, "up", layer.getUpBase(), layer.getUpU(), layer.getUpV(),
+               layer.getUpRanks());
   FailureOr<ClusteredKind> down =
       readKind(op, "down", layer.getDownBase(), layer.getDownU(),
                layer.getDownV(), layer.getDownRanks());

@@ -8,6 +8,8 @@
 // RUN: not moe-opt %S/../Inputs/planted_layer_assigned.mlir.inc --moe-compress-experts="energy=1.5" 2>&1 | FileCheck %s --check-prefix=ENERGYRANGE
 // RUN: not moe-opt %S/../Inputs/planted_layer_assigned.mlir.inc --moe-compress-experts=rank=two 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not moe-opt %S/../Inputs/planted_layer_assigned.mlir.inc --moe-compress-experts=svd=qr 2>&1 | FileCheck %s --check-prefix=SVD
+// With expert groups {0, 1}, {2, 3} the assignment [0, 1, 0, 1] crosses them.
+// RUN: sed 's/normalize = true>/normalize = true, groups = 2>/' %S/../Inputs/planted_layer_assigned.mlir.inc | not moe-opt --moe-compress-experts=rank=1 2>&1 | FileCheck %s --check-prefix=CROSSING
 
 // CHECK-LABEL: func.func @layer
 // CHECK-NOT: moe.layer
@@ -32,3 +34,4 @@
 // ENERGYRANGE: error: energy must be in (0, 1], got 1.5
 // RANK: error: rank must be a non-negative integer or 'full', got 'two'
 // SVD: error: unknown svd 'qr' (expected exact or randomized)
+// CROSSING: error: cluster 0 holds experts of groups 0 and 1 of the layer's 2 expert groups: clusters must not cross a group boundary

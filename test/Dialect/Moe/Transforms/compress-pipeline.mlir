@@ -4,6 +4,11 @@
 // RUN: moe-opt %S/../Inputs/planted_layer.mlir.inc --moe-compress-pipeline="clusters=none" | FileCheck %s --check-prefix=NONE
 // RUN: not moe-opt %S/../Inputs/planted_layer.mlir.inc --moe-compress-pipeline="clusters=zero" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not moe-opt %S/../Inputs/planted_layer.mlir.inc --moe-compress-pipeline="calibration=%t.missing.npy" 2>&1 | FileCheck %s --check-prefix=CALIB
+// Group-limited routing (groups = 2): the default clusters are the groups,
+// and hierarchical cluster routing is refused.
+// RUN: sed 's/normalize = true>/normalize = true, groups = 2>/' %S/../Inputs/planted_layer.mlir.inc > %t.grouped.mlir
+// RUN: moe-opt %t.grouped.mlir --moe-compress-pipeline | FileCheck %s --check-prefix=GROUPED
+// RUN: not moe-opt %t.grouped.mlir --moe-compress-pipeline=routing=hierarchical 2>&1 | FileCheck %s --check-prefix=GROUPED-HIER
 
 // Clusters of 4 experts: one cluster; rank 16 clamps to min(out, in) = 4.
 // CHECK: moe.clustered_layer
@@ -21,3 +26,9 @@
 
 // BAD: error: clusters must be a positive integer or 'none', got 'zero'
 // CALIB: error: calibration tokens: cannot open
+
+// GROUPED: moe.clustered_layer
+// GROUPED-SAME: assignment = array<i64: 0, 0, 1, 1>
+// GROUPED-SAME: cluster_routing = #moe.cluster_routing<mode = exact>
+// GROUPED-SAME: groups = 2
+// GROUPED-HIER: error: hierarchical cluster routing of a layer with 2 expert groups: its group-limited routing is already the two-stage router (its clusters are its groups); use routing=exact
