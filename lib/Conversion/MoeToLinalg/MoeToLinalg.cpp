@@ -67,6 +67,7 @@ WeightView viewOf(Value w) {
 struct Model {
   Location loc;
   Value tokens, routerW, routerB;
+  Value selectionBias; // (E,) added to the scores to select; may be null
   RoutingAttr routing;
   ActivationAttr activation;
   ClusterRoutingAttr clusterRouting; // null: exact
@@ -89,6 +90,7 @@ template <typename OpTy> Model commonModel(OpTy op) {
   m.tokens = op.getTokens();
   m.routerW = op.getRouterWeight();
   m.routerB = op.getRouterBias();
+  m.selectionBias = op.getSelectionBias();
   m.routing = op.getRouting();
   m.activation = op.getActivation();
   m.experts = op.getNumExperts();
@@ -168,6 +170,9 @@ private:
   }
   Value toIndex(Value v) { return arith::IndexCastOp::create(b, loc, idx, v); }
   Value toI64(Value v) { return arith::IndexCastOp::create(b, loc, i64, v); }
+  Value toF32(Value v) {
+    return v.getType() == f32 ? v : arith::ExtFOp::create(b, loc, f32, v);
+  }
   Value extract(Value t, ValueRange at) {
     return tensor::ExtractOp::create(b, loc, t, at);
   }
@@ -203,6 +208,16 @@ private:
                                     toI64(tokenCount), cI64(cols)});
   }
   void routeTokens(Value logits, Value &selected, Value &weights);
+  void topKeys(int64_t count, function_ref<Value(Value)> key,
+               const std::function<Value(Value)> &allowed,
+               SmallVector<Value> &picked, SmallVector<Value> &pickedKey);
+  void routeKeyed(function_ref<Value(Value)> logit, SmallVector<Value> &picked,
+                  SmallVector<Value> &w);
+  void routeSparsemixer(function_ref<Value(Value)> logit,
+                        const std::function<Value(Value)> &allowed,
+                        SmallVector<Value> &picked, SmallVector<Value> &w);
+  SmallVector<Value> bestOf(ArrayRef<Value> score, int64_t count);
+  Value scaleRows(Value part, Value list, Value offset);
   Value product(Value x, const WeightView &w, Value index, Value rowOffset,
                 Value rowCount, bool reduceCols, Value init);
   Value productTile(Value x, const WeightView &w, Value data, Value scales,
@@ -253,27 +268,243 @@ Value Lowering::routerLogits() {
                  /*reduceCols=*/true, init);
 }
 
+void Lowering::topKeys(int64_t count, function_ref<Value(Value)> key,
+                       const std::function<Value(Value)> &allowed,
+                       SmallVector<Value> &picked,
+                       SmallVector<Value> &pickedKey) {
+  Value zero = cIndex(0), one = cIndex(1);
+  Value numE = cIndex(m.experts);
+  Value prevVal = cF32(std::numeric_limits<float>::infinity());
+  Value prevIdx = cIndex(-1);
+  Value negInf = cF32(-std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < count; ++j) {
+    auto scan = scf::ForOp::create(
+        b, loc, zero, numE, one, ValueRange{negInf, cIndex(-1)},
+        [&](OpBuilder &sb, Location sl, Value e, ValueRange best) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToEnd(sb.getInsertionBlock());
+          Value z = key(e);
+          Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                              z, prevVal);
+          Value tie = arith::AndIOp::create(
+              b, loc,
+              arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, z,
+                                    prevVal),
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, e,
+                                    prevIdx));
+          Value candidate = arith::OrIOp::create(b, loc, below, tie);
+          if (allowed)
+            candidate = arith::AndIOp::create(b, loc, candidate, allowed(e));
+          Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             best[1], cIndex(0));
+          Value larger = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OGT, z, best[0]);
+          Value take = arith::AndIOp::create(
+              b, loc, candidate, arith::OrIOp::create(b, loc, none, larger));
+          Value v = arith::SelectOp::create(b, loc, take, z, best[0]);
+          Value i = arith::SelectOp::create(b, loc, take, e, best[1]);
+          scf::YieldOp::create(b, loc, ValueRange{v, i});
+        });
+    prevVal = scan.getResult(0);
+    prevIdx = scan.getResult(1);
+    picked.push_back(prevIdx);
+    pickedKey.push_back(prevVal);
+  }
+}
+
+void Lowering::routeKeyed(function_ref<Value(Value)> logit,
+                          SmallVector<Value> &picked, SmallVector<Value> &w) {
+  Value zero = cIndex(0), one = cIndex(1);
+  Value numE = cIndex(m.experts);
+  Value negInf = cF32(-std::numeric_limits<float>::infinity());
+  bool softmax = m.routing.getScoring() == Scoring::softmax;
+  // Softmax over all experts: the largest logit and the sum of exps.
+  Value maxZ, sum;
+  if (softmax) {
+    maxZ = scf::ForOp::create(
+               b, loc, zero, numE, one, ValueRange{negInf},
+               [&](OpBuilder &sb, Location, Value e, ValueRange acc) {
+                 OpBuilder::InsertionGuard g2(b);
+                 b.setInsertionPointToEnd(sb.getInsertionBlock());
+                 scf::YieldOp::create(b, loc,
+                                      ValueRange{arith::MaximumFOp::create(
+                                          b, loc, acc[0], logit(e))});
+               })
+               .getResult(0);
+    sum = scf::ForOp::create(
+              b, loc, zero, numE, one, ValueRange{cF32(0.0)},
+              [&](OpBuilder &sb, Location, Value e, ValueRange acc) {
+                OpBuilder::InsertionGuard g2(b);
+                b.setInsertionPointToEnd(sb.getInsertionBlock());
+                Value ez = math::ExpOp::create(
+                    b, loc, arith::SubFOp::create(b, loc, logit(e), maxZ));
+                scf::YieldOp::create(
+                    b, loc,
+                    ValueRange{arith::AddFOp::create(b, loc, acc[0], ez)});
+              })
+              .getResult(0);
+  }
+  // s[e], the weight of a pick; c[e] = s[e] + bias[e], its selection key.
+  auto score = [&](Value e) -> Value {
+    Value z = logit(e);
+    if (softmax)
+      return arith::DivFOp::create(
+          b, loc,
+          math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, z, maxZ)),
+          sum);
+    Value denom = arith::AddFOp::create(
+        b, loc, cF32(1.0),
+        math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, z)));
+    return arith::DivFOp::create(b, loc, cF32(1.0), denom);
+  };
+  auto key = [&](Value e) -> Value {
+    Value s = score(e);
+    if (!m.selectionBias)
+      return s;
+    return arith::AddFOp::create(b, loc, s,
+                                 toF32(extract(m.selectionBias, {e})));
+  };
+  // Group-limited: a group's score is the sum of its two largest keys;
+  // the groups_kept best groups' experts may be picked. Unrolled over the
+  // groups, a loop over each group's members.
+  std::function<Value(Value)> inKeptGroups;
+  int64_t groups = m.routing.getGroups();
+  if (groups > 1) {
+    int64_t n = m.experts / groups;
+    SmallVector<Value> groupScore;
+    for (int64_t g = 0; g < groups; ++g) {
+      auto top2 = scf::ForOp::create(
+          b, loc, cIndex(g * n), cIndex((g + 1) * n), one,
+          ValueRange{negInf, negInf},
+          [&](OpBuilder &sb, Location, Value e, ValueRange acc) {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToEnd(sb.getInsertionBlock());
+            Value c = key(e);
+            Value above = arith::CmpFOp::create(
+                b, loc, arith::CmpFPredicate::OGT, c, acc[0]);
+            Value first = arith::SelectOp::create(b, loc, above, c, acc[0]);
+            Value second = arith::SelectOp::create(
+                b, loc, above, acc[0],
+                arith::MaximumFOp::create(b, loc, acc[1], c));
+            scf::YieldOp::create(b, loc, ValueRange{first, second});
+          });
+      groupScore.push_back(
+          arith::AddFOp::create(b, loc, top2.getResult(0), top2.getResult(1)));
+    }
+    SmallVector<Value> kept = bestOf(groupScore, m.routing.getGroupsKept());
+    inKeptGroups = [this, kept, n](Value e) -> Value {
+      Value g = arith::DivUIOp::create(b, loc, e, cIndex(n));
+      Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
+      for (Value k : kept)
+        any = arith::OrIOp::create(
+            b, loc, any,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, g, k));
+      return any;
+    };
+  }
+  SmallVector<Value> keys;
+  topKeys(m.topK, key, inKeptGroups, picked, keys);
+  for (Value e : picked)
+    w.push_back(score(e));
+}
+
+void Lowering::routeSparsemixer(function_ref<Value(Value)> logit,
+                                const std::function<Value(Value)> &allowed,
+                                SmallVector<Value> &picked,
+                                SmallVector<Value> &w) {
+  Value zero = cIndex(0), one = cIndex(1);
+  Value numE = cIndex(m.experts);
+  Value negInf = cF32(-std::numeric_limits<float>::infinity());
+  Value bound = cF32(2.0 * m.routing.getMixerEpsilon().convertToDouble());
+  // Experts outside the kept clusters (hierarchical) count as -inf.
+  auto z = [&](Value e) -> Value {
+    Value v = logit(e);
+    if (allowed)
+      v = arith::SelectOp::create(b, loc, allowed(e), v, negInf);
+    return v;
+  };
+  Value first; // the first pick, left out of the second round
+  for (int64_t j = 0; j < 2; ++j) {
+    // Argmax, the first index on ties.
+    auto scan = scf::ForOp::create(
+        b, loc, zero, numE, one, ValueRange{negInf, cIndex(-1)},
+        [&](OpBuilder &sb, Location, Value e, ValueRange best) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToEnd(sb.getInsertionBlock());
+          Value v = z(e);
+          Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             best[1], cIndex(0));
+          Value larger = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OGT, v, best[0]);
+          Value take = arith::OrIOp::create(b, loc, none, larger);
+          if (first)
+            take = arith::AndIOp::create(
+                b, loc, take,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, e,
+                                      first));
+          scf::YieldOp::create(
+              b, loc,
+              ValueRange{arith::SelectOp::create(b, loc, take, v, best[0]),
+                         arith::SelectOp::create(b, loc, take, e, best[1])});
+        });
+    Value top = scan.getResult(0), pick = scan.getResult(1);
+    // Softmax over the logits within relative distance 2 eps of the top:
+    // masked where (top - z) / max(|z|, top) > 2 eps (NaN: kept).
+    auto total = scf::ForOp::create(
+        b, loc, zero, numE, one, ValueRange{cF32(0.0)},
+        [&](OpBuilder &sb, Location, Value e, ValueRange acc) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToEnd(sb.getInsertionBlock());
+          Value v = z(e);
+          Value factor = arith::MaximumFOp::create(
+              b, loc, math::AbsFOp::create(b, loc, v), top);
+          Value rel = arith::DivFOp::create(
+              b, loc, arith::SubFOp::create(b, loc, top, v), factor);
+          Value masked = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OGT, rel, bound);
+          if (first)
+            masked = arith::OrIOp::create(
+                b, loc, masked,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                      first));
+          Value ez = math::ExpOp::create(b, loc,
+                                         arith::SubFOp::create(b, loc, v, top));
+          Value term = arith::SelectOp::create(b, loc, masked, cF32(0.0), ez);
+          scf::YieldOp::create(
+              b, loc, ValueRange{arith::AddFOp::create(b, loc, acc[0], term)});
+        });
+    // The pick's own term is exp(0) = 1.
+    w.push_back(arith::DivFOp::create(b, loc, cF32(1.0), total.getResult(0)));
+    picked.push_back(pick);
+    first = pick;
+  }
+}
+
 void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
-  // Per token: the k best logits in (value desc, index asc) order, found
-  // as successive maxima below the previous pick; then scores.
+  // Per token: the k best selection keys in (value desc, index asc) order,
+  // found as successive maxima below the previous pick; then scores. The
+  // key is the logit unless a selection bias or expert groups make it the
+  // (biased) score; sparsemixer has its own two rounds.
   int64_t k = m.topK;
   OpFoldResult sizes[] = {tokenCount, b.getIndexAttr(k)};
   Value sel0 = tensor::EmptyOp::create(b, loc, sizes, i64);
   Value w0 = tensor::EmptyOp::create(b, loc, sizes, f32);
   Value zero = cIndex(0), one = cIndex(1);
   Value numE = cIndex(m.experts);
-  bool softmax = m.routing.getScoring() == Scoring::softmax;
-  bool topkFirst = m.routing.getOrder() == RoutingOrder::topk_then_score;
+  RoutingAttr routing = m.routing;
+  bool softmax = routing.getScoring() == Scoring::softmax;
+  bool sparsemixer = routing.getScoring() == Scoring::sparsemixer;
+  bool topkFirst = routing.getOrder() == RoutingOrder::topk_then_score;
+  bool keyed = !sparsemixer && !topkFirst &&
+               (m.selectionBias || routing.getGroups() > 1);
   auto loop = scf::ForOp::create(
       b, loc, zero, tokenCount, one, ValueRange{sel0, w0},
       [&](OpBuilder &ob, Location l, Value t, ValueRange acc) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToEnd(ob.getInsertionBlock());
         Value sel = acc[0], wts = acc[1];
-        Value prevVal = cF32(std::numeric_limits<float>::infinity());
-        Value prevIdx = cIndex(-1);
-        Value negInf = cF32(-std::numeric_limits<float>::infinity());
-        SmallVector<Value> picked, pickedLogit;
+        auto logit = [&](Value e) -> Value { return extract(logits, {t, e}); };
+        SmallVector<Value> picked, w;
         // Hierarchical routing: stage 1 keeps the best clusters; stage 2
         // only sees their experts.
         std::function<Value(Value)> allowed;
@@ -290,93 +521,78 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
             return any;
           };
         }
-        for (int64_t j = 0; j < k; ++j) {
-          auto scan = scf::ForOp::create(
-              b, loc, zero, numE, one, ValueRange{negInf, cIndex(-1)},
-              [&](OpBuilder &sb, Location sl, Value e, ValueRange best) {
-                OpBuilder::InsertionGuard g2(b);
-                b.setInsertionPointToEnd(sb.getInsertionBlock());
-                Value z = extract(logits, {t, e});
-                Value below = arith::CmpFOp::create(
-                    b, loc, arith::CmpFPredicate::OLT, z, prevVal);
-                Value tie = arith::AndIOp::create(
-                    b, loc,
-                    arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, z,
-                                          prevVal),
-                    arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, e,
-                                          prevIdx));
-                Value candidate = arith::OrIOp::create(b, loc, below, tie);
-                if (allowed)
-                  candidate =
-                      arith::AndIOp::create(b, loc, candidate, allowed(e));
-                Value none = arith::CmpIOp::create(
-                    b, loc, arith::CmpIPredicate::slt, best[1], cIndex(0));
-                Value larger = arith::CmpFOp::create(
-                    b, loc, arith::CmpFPredicate::OGT, z, best[0]);
-                Value take = arith::AndIOp::create(
-                    b, loc, candidate,
-                    arith::OrIOp::create(b, loc, none, larger));
-                Value v = arith::SelectOp::create(b, loc, take, z, best[0]);
-                Value i = arith::SelectOp::create(b, loc, take, e, best[1]);
-                scf::YieldOp::create(b, loc, ValueRange{v, i});
-              });
-          prevVal = scan.getResult(0);
-          prevIdx = scan.getResult(1);
-          picked.push_back(prevIdx);
-          pickedLogit.push_back(prevVal);
-        }
-        // Scores of the picks.
-        SmallVector<Value> w;
-        if (softmax) {
-          Value maxZ = pickedLogit[0];
-          Value sum;
-          if (topkFirst) {
-            sum = cF32(0.0);
-            for (Value z : pickedLogit)
-              sum = arith::AddFOp::create(
-                  b, loc, sum,
-                  math::ExpOp::create(b, loc,
-                                      arith::SubFOp::create(b, loc, z, maxZ)));
-          } else {
-            auto total = scf::ForOp::create(
-                b, loc, zero, numE, one, ValueRange{cF32(0.0)},
-                [&](OpBuilder &sb, Location, Value e, ValueRange s) {
-                  OpBuilder::InsertionGuard g2(b);
-                  b.setInsertionPointToEnd(sb.getInsertionBlock());
-                  Value z = extract(logits, {t, e});
-                  Value ez = math::ExpOp::create(
-                      b, loc, arith::SubFOp::create(b, loc, z, maxZ));
-                  // Stage 2's softmax normalises over the kept experts.
-                  if (allowed)
-                    ez = arith::SelectOp::create(b, loc, allowed(e), ez,
-                                                 cF32(0.0));
-                  scf::YieldOp::create(
-                      b, loc,
-                      ValueRange{arith::AddFOp::create(b, loc, s[0], ez)});
-                });
-            sum = total.getResult(0);
-          }
-          for (Value z : pickedLogit)
-            w.push_back(arith::DivFOp::create(
-                b, loc,
-                math::ExpOp::create(b, loc,
-                                    arith::SubFOp::create(b, loc, z, maxZ)),
-                sum));
+        if (sparsemixer) {
+          routeSparsemixer(logit, allowed, picked, w);
+        } else if (keyed) {
+          // The pass refuses hierarchical routing here: no `allowed`.
+          routeKeyed(logit, picked, w);
         } else {
-          for (Value z : pickedLogit) {
-            Value negZ = arith::NegFOp::create(b, loc, z);
-            Value denom = arith::AddFOp::create(
-                b, loc, cF32(1.0), math::ExpOp::create(b, loc, negZ));
-            w.push_back(arith::DivFOp::create(b, loc, cF32(1.0), denom));
+          SmallVector<Value> pickedLogit;
+          topKeys(k, logit, allowed, picked, pickedLogit);
+          // Scores of the picks.
+          if (softmax) {
+            Value maxZ = pickedLogit[0];
+            Value sum;
+            if (topkFirst) {
+              sum = cF32(0.0);
+              for (Value z : pickedLogit)
+                sum = arith::AddFOp::create(
+                    b, loc, sum,
+                    math::ExpOp::create(
+                        b, loc, arith::SubFOp::create(b, loc, z, maxZ)));
+            } else {
+              auto total = scf::ForOp::create(
+                  b, loc, zero, numE, one, ValueRange{cF32(0.0)},
+                  [&](OpBuilder &sb, Location, Value e, ValueRange s) {
+                    OpBuilder::InsertionGuard g2(b);
+                    b.setInsertionPointToEnd(sb.getInsertionBlock());
+                    Value z = extract(logits, {t, e});
+                    Value ez = math::ExpOp::create(
+                        b, loc, arith::SubFOp::create(b, loc, z, maxZ));
+                    // Stage 2's softmax normalises over the kept experts.
+                    if (allowed)
+                      ez = arith::SelectOp::create(b, loc, allowed(e), ez,
+                                                   cF32(0.0));
+                    scf::YieldOp::create(
+                        b, loc,
+                        ValueRange{arith::AddFOp::create(b, loc, s[0], ez)});
+                  });
+              sum = total.getResult(0);
+            }
+            for (Value z : pickedLogit)
+              w.push_back(arith::DivFOp::create(
+                  b, loc,
+                  math::ExpOp::create(b, loc,
+                                      arith::SubFOp::create(b, loc, z, maxZ)),
+                  sum));
+          } else {
+            for (Value z : pickedLogit) {
+              Value negZ = arith::NegFOp::create(b, loc, z);
+              Value denom = arith::AddFOp::create(
+                  b, loc, cF32(1.0), math::ExpOp::create(b, loc, negZ));
+              w.push_back(arith::DivFOp::create(b, loc, cF32(1.0), denom));
+            }
           }
         }
-        if (m.routing.getNormalize()) {
+        if (routing.getNormalize()) {
+          // w / max(sum + norm_epsilon, norm_floor); the defaults emit
+          // nothing beyond w / sum.
           Value sum = cF32(0.0);
           for (Value x : w)
             sum = arith::AddFOp::create(b, loc, sum, x);
+          if (!routing.getNormEpsilon().isZero())
+            sum = arith::AddFOp::create(
+                b, loc, sum, cF32(routing.getNormEpsilon().convertToDouble()));
+          if (!routing.getNormFloor().isZero())
+            sum = arith::MaximumFOp::create(
+                b, loc, sum, cF32(routing.getNormFloor().convertToDouble()));
           for (Value &x : w)
             x = arith::DivFOp::create(b, loc, x, sum);
         }
+        double scale = routing.getScale().convertToDouble();
+        if (scale != 1.0)
+          for (Value &x : w)
+            x = arith::MulFOp::create(b, loc, x, cF32(scale));
         for (int64_t j = 0; j < k; ++j) {
           sel = insert(toI64(picked[j]), sel, {t, cIndex(j)});
           wts = insert(w[j], wts, {t, cIndex(j)});
@@ -385,6 +601,42 @@ void Lowering::routeTokens(Value logits, Value &selected, Value &weights) {
       });
   selected = loop.getResult(0);
   weights = loop.getResult(1);
+}
+
+/// The `count` best of `score` (successive maxima below the previous
+/// pick), ties to the lower index; few scores, so this unrolls.
+SmallVector<Value> Lowering::bestOf(ArrayRef<Value> score, int64_t count) {
+  SmallVector<Value> kept;
+  Value prevVal = cF32(std::numeric_limits<float>::infinity());
+  Value prevIdx = cIndex(-1);
+  for (int64_t j = 0; j < count; ++j) {
+    Value bestVal = cF32(-std::numeric_limits<float>::infinity());
+    Value bestIdx = cIndex(-1);
+    for (int64_t c = 0; c < (int64_t)score.size(); ++c) {
+      Value ci = cIndex(c);
+      Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                          score[c], prevVal);
+      Value tie = arith::AndIOp::create(
+          b, loc,
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, score[c],
+                                prevVal),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, ci,
+                                prevIdx));
+      Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         bestIdx, cIndex(0));
+      Value larger = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                           score[c], bestVal);
+      Value take = arith::AndIOp::create(
+          b, loc, arith::OrIOp::create(b, loc, below, tie),
+          arith::OrIOp::create(b, loc, none, larger));
+      bestVal = arith::SelectOp::create(b, loc, take, score[c], bestVal);
+      bestIdx = arith::SelectOp::create(b, loc, take, ci, bestIdx);
+    }
+    kept.push_back(bestIdx);
+    prevVal = bestVal;
+    prevIdx = bestIdx;
+  }
+  return kept;
 }
 
 /// Stage 1 of hierarchical routing for token `t`: the scores of the
@@ -417,39 +669,8 @@ SmallVector<Value> Lowering::keepClusters(Value logits, Value t) {
     }
     score.push_back(acc);
   }
-  // Successive maxima below the previous pick, as for experts; the
-  // clusters are few, so this unrolls.
-  SmallVector<Value> kept;
-  Value prevVal = cF32(std::numeric_limits<float>::infinity());
-  Value prevIdx = cIndex(-1);
-  for (int64_t j = 0; j < m.clusterRouting.getClustersPerToken(); ++j) {
-    Value bestVal = cF32(-std::numeric_limits<float>::infinity());
-    Value bestIdx = cIndex(-1);
-    for (int64_t c = 0; c < m.clusters; ++c) {
-      Value ci = cIndex(c);
-      Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
-                                          score[c], prevVal);
-      Value tie = arith::AndIOp::create(
-          b, loc,
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, score[c],
-                                prevVal),
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, ci,
-                                prevIdx));
-      Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                         bestIdx, cIndex(0));
-      Value larger = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                           score[c], bestVal);
-      Value take = arith::AndIOp::create(
-          b, loc, arith::OrIOp::create(b, loc, below, tie),
-          arith::OrIOp::create(b, loc, none, larger));
-      bestVal = arith::SelectOp::create(b, loc, take, score[c], bestVal);
-      bestIdx = arith::SelectOp::create(b, loc, take, ci, bestIdx);
-    }
-    kept.push_back(bestIdx);
-    prevVal = bestVal;
-    prevIdx = bestIdx;
-  }
-  return kept;
+  // Successive maxima below the previous pick, as for experts.
+  return bestOf(score, m.clusterRouting.getClustersPerToken());
 }
 
 /// y[n, r] += sum_c x[n, c] W[r, c] (reduceCols) or
@@ -991,6 +1212,26 @@ Value Lowering::activate(Value g, Value u) {
       .getResult(0);
 }
 
+/// part[i, :] * list[offset + i]: each row by its routing weight.
+Value Lowering::scaleRows(Value part, Value list, Value offset) {
+  MLIRContext *ctx = b.getContext();
+  AffineMap maps[] = {AffineMap::getMultiDimIdentityMap(2, ctx)};
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{part.getType()}, ValueRange{}, ValueRange{part},
+             maps,
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value i = linalg::IndexOp::create(nb, nl, 0);
+               Value at = arith::AddIOp::create(nb, nl, i, offset);
+               Value w =
+                   tensor::ExtractOp::create(nb, nl, list, ValueRange{at});
+               linalg::YieldOp::create(
+                   nb, nl,
+                   ValueRange{arith::MulFOp::create(nb, nl, args[0], w)});
+             })
+      .getResult(0);
+}
+
 /// rows `count` of `source` (n, H) picked by list[offset + i].
 Value Lowering::gatherRows(Value source, Value list, Value offset,
                            Value count) {
@@ -1024,6 +1265,7 @@ FailureOr<Value> Lowering::run() {
   tokenCount = tensor::DimOp::create(b, loc, m.tokens, 0);
   Value zero = cIndex(0), one = cIndex(1);
   int64_t k = m.topK;
+  bool weightsOnInput = m.routing.getWeightsOnInput();
 
   if (tokensHook)
     callHook(tokensHook, m.tokens, m.hidden);
@@ -1265,6 +1507,11 @@ FailureOr<Value> Lowering::run() {
                             }
                             parts[kind] =
                                 m.plain ? part : addBias(part, m.bias[kind], e);
+                            // weights_on_input: expert(w x) scales the
+                            // (bias-free, so linear) gate and up products.
+                            if (weightsOnInput)
+                              parts[kind] =
+                                  scaleRows(parts[kind], expertW, eStart);
                           }
                           Value h = activate(parts[0], parts[1]);
                           Value o = product(
@@ -1282,7 +1529,8 @@ FailureOr<Value> Lowering::run() {
                             o = product(vh, *m.u[2], Value(), off, rank, false,
                                         o);
                           }
-                          // y[token] += w * o[i], row by row.
+                          // y[token] += w * o[i] (o[i] when the weight
+                          // went to the input), row by row.
                           auto scatter = scf::ForOp::create(
                               b, loc, zero, ne, one, ValueRange{yAcc[0]},
                               [&](OpBuilder &sb, Location, Value i,
@@ -1293,7 +1541,9 @@ FailureOr<Value> Lowering::run() {
                                 Value at =
                                     arith::AddIOp::create(b, loc, i, eStart);
                                 Value t = toIndex(extract(expertTok, {at}));
-                                Value w = extract(expertW, {at});
+                                Value w = weightsOnInput
+                                              ? Value()
+                                              : extract(expertW, {at});
                                 auto inner = scf::ForOp::create(
                                     b, loc, zero, cIndex(m.hidden), one,
                                     ValueRange{ys[0]},
@@ -1303,8 +1553,10 @@ FailureOr<Value> Lowering::run() {
                                       b.setInsertionPointToEnd(
                                           hb.getInsertionBlock());
                                       Value cur = extract(yy[0], {t, hIdx});
-                                      Value add = arith::MulFOp::create(
-                                          b, loc, w, extract(o, {i, hIdx}));
+                                      Value add = extract(o, {i, hIdx});
+                                      if (w)
+                                        add = arith::MulFOp::create(b, loc, w,
+                                                                    add);
                                       Value next = insert(arith::AddFOp::create(
                                                               b, loc, cur, add),
                                                           yy[0], {t, hIdx});
@@ -1371,6 +1623,16 @@ struct ConvertMoeToLinalgPass
                         << ": the CPU lowering takes float32 tokens, got "
                         << tokens.getElementType();
         return signalPassFailure();
+      }
+      if (auto c = dyn_cast<ClusteredLayerOp>(op)) {
+        if (c.getClusterRouting().getMode() ==
+                ClusterRoutingMode::hierarchical &&
+            (c.getSelectionBias() || c.getRouting().getGroups() > 1)) {
+          op->emitOpError() << "hierarchical cluster routing of a "
+                               "group-limited or selection-biased layer is "
+                               "not supported";
+          return signalPassFailure();
+        }
       }
       Model model = isa<LayerOp>(op) ? modelOf(cast<LayerOp>(op))
                                      : modelOf(cast<ClusteredLayerOp>(op));
