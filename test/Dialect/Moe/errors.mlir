@@ -180,6 +180,26 @@ func.func private @a() attributes {r = #moe.routing<top_k = 0, scoring = softmax
 
 // -----
 
+// expected-error @+1 {{groups and groups_kept must be at least 1, got 0 and 1}}
+func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, groups = 0>}
+
+// -----
+
+// expected-error @+1 {{groups_kept needs groups > 1}}
+func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, groups_kept = 2>}
+
+// -----
+
+// expected-error @+1 {{scale must be positive and finite, got -2}}
+func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, scale = -2.0>}
+
+// -----
+
+// expected-error @+1 {{norm_epsilon, norm_floor and mixer_epsilon must be finite and non-negative}}
+func.func private @a() attributes {r = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, norm_floor = -1.0e-12>}
+
+// -----
+
 // expected-error @+1 {{clusters_per_token must be at least 1, got 0}}
 func.func private @a() attributes {r = #moe.cluster_routing<mode = hierarchical, clusters_per_token = 0>}
 
@@ -459,5 +479,90 @@ func.func @c(%x: tensor<?x4xf32>, %r: tensor<4x4xf32>, %gb: tensor<2x6x4xf32>, %
       cluster_routing = #moe.cluster_routing<mode = exact>, routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true>,
       gate_ranks = array<i64: 1, 1, 1, 1>, up_ranks = array<i64: 1, 1, 1, 1>, down_ranks = array<i64: 1, 1, 1, 1>, absent = array<i1: true>}
       : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<2x6x4xf32>, tensor<4x6xf32>, tensor<4x4xf32>, tensor<2x6x4xf32>, tensor<4x6xf32>, tensor<4x4xf32>, tensor<2x4x6xf32>, tensor<4x4xf32>, tensor<4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Routing settings beyond Mixtral's (selection bias, groups, sparsemixer, ...).
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{a selection bias needs order = score_then_topk}}
+  %y = moe.layer %x, %r selection_bias %sb gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = sigmoid, order = topk_then_score, normalize = false>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{sparsemixer routing takes top_k = 2, order = score_then_topk, no selection bias, no groups and no normalize (got top_k = 3)}}
+  %y = moe.layer %x, %r gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 3, scoring = sparsemixer, order = score_then_topk, normalize = false>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{mixer_epsilon applies to sparsemixer scoring only}}
+  %y = moe.layer %x, %r gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = false, mixer_epsilon = 1.0e-02>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{group-limited routing needs order = score_then_topk}}
+  %y = moe.layer %x, %r gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = sigmoid, order = topk_then_score, normalize = false, groups = 2>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{groups (3) must divide the 8 experts into groups of at least 2}}
+  %y = moe.layer %x, %r selection_bias %sb gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = sigmoid, order = score_then_topk, normalize = false, groups = 3>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{groups_kept (5) exceeds groups (4)}}
+  %y = moe.layer %x, %r selection_bias %sb gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = sigmoid, order = score_then_topk, normalize = false, groups = 4, groups_kept = 5>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{the 1 kept groups hold 2 experts, fewer than top_k (3)}}
+  %y = moe.layer %x, %r selection_bias %sb gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 3, scoring = sigmoid, order = score_then_topk, normalize = false, groups = 4, groups_kept = 1>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{norm_epsilon and norm_floor need normalize}}
+  %y = moe.layer %x, %r selection_bias %sb gate %g up %u down %d {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = false, norm_epsilon = 1.0e-20>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %gb: tensor<8x6xf32>) {
+  // expected-error @+1 {{weights_on_input routing needs experts without gate or up biases}}
+  %y = moe.layer %x, %r gate %g up %u down %d gate_bias %gb {activation = #moe.activation<silu>, routing = #moe.routing<top_k = 1, scoring = sigmoid, order = topk_then_score, normalize = false, weights_on_input = true>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>, tensor<8x6xf32>) -> tensor<?x4xf32>
   return
 }

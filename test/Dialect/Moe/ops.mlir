@@ -33,6 +33,42 @@ func.func @layer_plain_mlp(%x: tensor<5x4xbf16>, %r: tensor<2x4xbf16>, %u: tenso
   return %y : tensor<5x4xbf16>
 }
 
+// Every routing parameter beyond Mixtral's, and the selection bias.
+// CHECK-LABEL: func.func @layer_routing_extended
+// CHECK: moe.layer %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}} router_bias %{{[a-z0-9_]+}} selection_bias %{{[a-z0-9_]+}} gate %{{[a-z0-9_]+}} up %{{[a-z0-9_]+}} down %{{[a-z0-9_]+}} down_bias %{{[a-z0-9_]+}} {
+// CHECK-SAME: routing = #moe.routing<top_k = 4, scoring = sigmoid, order = score_then_topk, normalize = true, groups = 4, groups_kept = 2, scale = 2.500000e+00, norm_epsilon = 9.9999999999999995E-21, norm_floor = 9.9999999999999998E-13, weights_on_input = true>
+// CHECK-SAME: (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8xf32>,
+// CHECK: moe.layer %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}} gate
+// CHECK-SAME: routing = #moe.routing<top_k = 2, scoring = sparsemixer, order = score_then_topk, normalize = false, mixer_epsilon = 1.000000e-02>
+// CHECK: moe.clustered_layer %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}} selection_bias %{{[a-z0-9_]+}} up
+// CHECK-SAME: routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, norm_floor = 9.9999999999999998E-13>
+func.func @layer_routing_extended(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>, %rb: tensor<8xf32>,
+    %sb: tensor<8xf32>, %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>,
+    %db: tensor<8x4xf32>, %ub: tensor<4x6x4xf32>, %uu: tensor<0x6xf32>, %uv: tensor<0x4xf32>,
+    %dbase: tensor<4x4x6xf32>, %du: tensor<0x4xf32>, %dv: tensor<0x6xf32>)
+    -> (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) {
+  %0 = moe.layer %x, %r router_bias %rb selection_bias %sb gate %g up %u down %d down_bias %db {
+      activation = #moe.activation<silu>,
+      routing = #moe.routing<top_k = 4, scoring = sigmoid, order = score_then_topk, normalize = true,
+                             groups = 4, groups_kept = 2, scale = 2.5, norm_epsilon = 1.0e-20,
+                             norm_floor = 1.0e-12, weights_on_input = true>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8x6x4xf32>,
+         tensor<8x6x4xf32>, tensor<8x4x6xf32>, tensor<8x4xf32>) -> tensor<?x4xf32>
+  %1 = moe.layer %x, %r gate %g up %u down %d {
+      activation = #moe.activation<silu>,
+      routing = #moe.routing<top_k = 2, scoring = sparsemixer, order = score_then_topk, normalize = false,
+                             mixer_epsilon = 0.01>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8x6x4xf32>, tensor<8x6x4xf32>, tensor<8x4x6xf32>) -> tensor<?x4xf32>
+  %2 = moe.clustered_layer %x, %r selection_bias %sb up %ub, %uu, %uv down %dbase, %du, %dv {
+      activation = #moe.activation<relu>, assignment = array<i64: 0, 0, 1, 1, 2, 2, 3, 3>,
+      cluster_routing = #moe.cluster_routing<mode = exact>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true, norm_floor = 1.0e-12>,
+      up_ranks = array<i64: 0, 0, 0, 0, 0, 0, 0, 0>, down_ranks = array<i64: 0, 0, 0, 0, 0, 0, 0, 0>}
+      : (tensor<?x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<4x6x4xf32>, tensor<0x6xf32>, tensor<0x4xf32>,
+         tensor<4x4x6xf32>, tensor<0x4xf32>, tensor<0x6xf32>) -> tensor<?x4xf32>
+  return %0, %1, %2 : tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+}
+
 // CHECK-LABEL: func.func @activations
 // CHECK: #moe.activation<silu>
 // CHECK: #moe.activation<gelu_tanh>
