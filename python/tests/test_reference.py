@@ -229,6 +229,210 @@ def test_topk_then_score_softmax_is_normalized_score_then_topk():
                                ref.evaluate(as_layer(arrays, other), x), rtol=1e-13, atol=1e-15)
 
 
+# ------------------------------------------------------------ transformers 5 routers
+# Literal NumPy transcriptions of the routers in transformers 5 (eval mode),
+# against route_logits with the setting docs/semantics.md maps each to.
+
+def _t_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _t_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _t_topk(v, k):
+    """torch.topk(v, k, dim=-1): values and indices, largest first."""
+    idx = np.argsort(-v, axis=-1, kind="stable")[:, :k]
+    return np.take_along_axis(v, idx, axis=-1), idx
+
+
+def _hf_deepseek_v3(router_logits, e_score_correction_bias, n_group, topk_group, top_k,
+                    norm_topk_prob, routed_scaling_factor):
+    """DeepseekV3MoE.route_tokens_to_experts / get_topk_indices (also GLM-4.5)."""
+    n_routed_experts = router_logits.shape[-1]
+    router_logits = _t_sigmoid(router_logits)
+    scores_for_choice = router_logits + e_score_correction_bias[None, :]
+    group_scores = _t_topk(scores_for_choice.reshape(-1, n_group, n_routed_experts // n_group)
+                           .reshape(-1, n_routed_experts // n_group), 2)[0] \
+        .sum(axis=-1).reshape(-1, n_group)
+    group_idx = _t_topk(group_scores, topk_group)[1]
+    group_mask = np.zeros_like(group_scores)
+    np.put_along_axis(group_mask, group_idx, 1, axis=1)
+    score_mask = np.broadcast_to(group_mask[:, :, None], (group_mask.shape[0], n_group,
+                                 n_routed_experts // n_group)).reshape(-1, n_routed_experts)
+    scores_for_choice = np.where(score_mask.astype(bool), scores_for_choice, 0.0)
+    topk_indices = _t_topk(scores_for_choice, top_k)[1]
+    topk_weights = np.take_along_axis(router_logits, topk_indices, axis=1)
+    if norm_topk_prob:
+        denominator = topk_weights.sum(axis=-1, keepdims=True) + 1e-20
+        topk_weights = topk_weights / denominator
+    topk_weights = topk_weights * routed_scaling_factor
+    return topk_indices, topk_weights
+
+
+def _hf_ernie4_5(router_logits, e_score_correction_bias, top_k, norm_min=1e-12):
+    """Ernie4_5_MoeTopKRouter.forward."""
+    routing_weights = _t_softmax(router_logits)
+    _, selected_experts = _t_topk(routing_weights + e_score_correction_bias[None, :], top_k)
+    routing_weights = np.take_along_axis(routing_weights, selected_experts, axis=-1)
+    routing_weights = routing_weights / np.maximum(routing_weights.sum(axis=-1, keepdims=True),
+                                                   norm_min)
+    return selected_experts, routing_weights
+
+
+def _hf_sparsemixer(scores, jitter_eps):
+    """PhiMoE's sparsemixer, training=False."""
+    mask_logits_threshold = scores.max(axis=-1, keepdims=True)
+    max_ind = scores.argmax(axis=-1)[:, None]
+    factor = np.maximum(np.abs(scores), mask_logits_threshold)
+    mask_logits_threshold = ((mask_logits_threshold - scores) / factor) > (2 * jitter_eps)
+    masked_gates = np.where(mask_logits_threshold, -np.inf, scores)
+    selected_experts = max_ind
+    masked_gates = _t_softmax(masked_gates)
+    multiplier = np.take_along_axis(masked_gates, selected_experts, axis=-1)
+    masked_scores = scores.copy()
+    np.put_along_axis(masked_scores, selected_experts, -np.inf, axis=-1)
+    mask_logits_threshold = masked_scores.max(axis=-1, keepdims=True)
+    max_ind = masked_scores.argmax(axis=-1)[:, None]
+    factor = np.maximum(np.abs(scores), mask_logits_threshold)
+    mask_logits_threshold = ((mask_logits_threshold - scores) / factor) > (2 * jitter_eps)
+    masked_gates_top2 = np.where(mask_logits_threshold, -np.inf, masked_scores)
+    selected_experts_top2 = max_ind
+    masked_gates_top2 = _t_softmax(masked_gates_top2)
+    multiplier_top2 = np.take_along_axis(masked_gates_top2, selected_experts_top2, axis=-1)
+    return (np.concatenate([selected_experts, selected_experts_top2], axis=-1),
+            np.concatenate([multiplier, multiplier_top2], axis=-1))
+
+
+def _hf_llama4(router_logits, top_k):
+    """Llama4Router.forward: (T, E) scores, sigmoid of the kept logits, 0 elsewhere."""
+    router_top_value, router_indices = _t_topk(router_logits, top_k)
+    router_scores = np.full_like(router_logits, -np.inf)
+    np.put_along_axis(router_scores, router_indices, router_top_value, axis=1)
+    return _t_sigmoid(router_scores)
+
+
+def _hf_granite(logits, top_k):
+    """GraniteMoeTopKGating.forward (also JetMoe, gpt-oss with its bias in the logits)."""
+    top_k_logits, top_k_indices = _t_topk(logits, top_k)
+    return top_k_indices, _t_softmax(top_k_logits)
+
+
+def _routing(top_k, scoring="softmax", order="score_then_topk", normalize=False, **extra):
+    return layer_meta(8, 1, 1, top_k, scoring=scoring, order=order, normalize=normalize,
+                      routing_extra=extra)["routing"]
+
+
+def _same_picks(got, want):
+    """Selected experts and weights equal up to the order of the k picks."""
+    (gs, gw), (ws, ww) = got, want
+    go, wo = np.argsort(gs, axis=-1), np.argsort(ws, axis=-1)
+    np.testing.assert_array_equal(np.take_along_axis(gs, go, -1), np.take_along_axis(ws, wo, -1))
+    np.testing.assert_allclose(np.take_along_axis(gw, go, -1), np.take_along_axis(ww, wo, -1),
+                               rtol=1e-13, atol=0)
+
+
+def _logits(seed, t=64, e=16):
+    z = np.random.default_rng(seed).standard_normal((t, e)) * 2.0
+    assert all(len(set(row)) == e for row in z)  # no ties
+    return z
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_route_deepseek_v3_group_limited_with_bias(norm):
+    z = _logits(201)
+    # Non-negative biases keep every key positive, where transformers' 0.0
+    # fill of dropped groups equals the contract's -inf.
+    bias = np.random.default_rng(202).uniform(0.0, 0.1, 16)
+    r = _routing(4, "sigmoid", normalize=norm, groups=4, groups_kept=2, scale=2.5,
+                 norm_epsilon=1e-20 if norm else 0.0)
+    _same_picks(ref.route_logits(z, r, selection_bias=bias),
+                _hf_deepseek_v3(z, bias, 4, 2, 4, norm, 2.5))
+
+
+def test_route_ernie4_5_biased_softmax_with_floor():
+    z = _logits(211)
+    bias = np.random.default_rng(212).standard_normal(16) * 0.05
+    r = _routing(4, "softmax", normalize=True, norm_floor=1e-12)
+    _same_picks(ref.route_logits(z, r, selection_bias=bias), _hf_ernie4_5(z, bias, 4))
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.1, 0.5])
+def test_route_sparsemixer_eval(eps):
+    z = _logits(221)
+    want = _hf_sparsemixer(z, eps)
+    got = ref.route_logits(z, _routing(2, "sparsemixer", mixer_epsilon=eps))
+    np.testing.assert_array_equal(got[0], want[0])  # ordered: argmax first
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+    assert (want[1][:, 0] < 1).any() and (want[1][:, 0] == 1).any() or eps == 0.5
+
+
+def test_route_llama4_and_weights_on_input():
+    z = _logits(231)
+    scores = _hf_llama4(z, 1)
+    sel, w = ref.route_logits(z, _routing(1, "sigmoid", "topk_then_score",
+                                          weights_on_input=True))
+    np.testing.assert_array_equal(sel[:, 0], scores.argmax(axis=-1))
+    np.testing.assert_allclose(w, np.take_along_axis(scores, sel, -1), rtol=1e-13)
+    # Llama4TextMoe: every expert runs on x * its score (0 when not picked);
+    # experts without biases map 0 to 0.
+    arrays, meta = random_layer(232, num_experts=4, hidden=8, inter=6, top_k=1,
+                                scoring="sigmoid", order="topk_then_score", normalize=False,
+                                routing_extra={"weights_on_input": True})
+    x = random_tokens(233, 10, 8).astype(np.float64)
+    layer = as_layer(arrays, meta)
+    s = _hf_llama4(ref.router_logits(layer, x), 1)
+    experts = ref.expert_weights(layer)
+    want = sum(ref.expert_forward(experts, e, x * s[:, e:e + 1], meta["activation"])
+               for e in range(4))
+    np.testing.assert_allclose(ref.evaluate(layer, x), want, rtol=1e-12, atol=1e-14)
+    other = json.loads(json.dumps(meta))
+    other["routing"]["weights_on_input"] = False
+    assert rel_l2(ref.evaluate(as_layer(arrays, other), x), want) > 1e-3
+
+
+def test_route_granite_topk_then_softmax():
+    z = _logits(241)
+    _same_picks(ref.route_logits(z, _routing(4, "softmax", "topk_then_score")), _hf_granite(z, 4))
+
+
+def test_selection_bias_changes_the_picks_not_the_weights():
+    z = np.array([[2.0, 1.0, 0.0, 0.0]])
+    s = _t_softmax(z)[0]
+    r = layer_meta(4, 1, 1, 1, normalize=False)["routing"]
+    assert ref.route_logits(z, r)[0][0, 0] == 0
+    sel, w = ref.route_logits(z, r, selection_bias=np.array([0.0, 0.5, 0.0, 0.0]))
+    assert sel[0, 0] == 1 and s[0] + 0.0 < s[1] + 0.5
+    np.testing.assert_allclose(w[0, 0], s[1], rtol=1e-15)
+
+
+def test_group_masking_changes_the_picks():
+    # sigmoid scores ~ [0.95, 0.05 | 0.88, 0.87]: group 1 (1.75) beats
+    # group 0 (1.0), so the picks are {2, 3} instead of {0, 2}.
+    z = np.array([[3.0, -3.0, 2.0, 1.9]])
+    r = layer_meta(4, 1, 1, 2, scoring="sigmoid", normalize=False)["routing"]
+    np.testing.assert_array_equal(ref.route_logits(z, r)[0], [[0, 2]])
+    grouped = dict(r, groups=2, groups_kept=1)
+    sel, w = ref.route_logits(z, grouped)
+    np.testing.assert_array_equal(sel, [[2, 3]])
+    np.testing.assert_allclose(w, _t_sigmoid(z[:, [2, 3]]), rtol=1e-15)
+    # Two kept groups of two: everything allowed, back to the plain picks.
+    np.testing.assert_array_equal(ref.route_logits(z, dict(grouped, groups_kept=2))[0], [[0, 2]])
+
+
+def test_normalisation_epsilon_floor_and_scale():
+    z = np.array([[-30.0, -31.0, -40.0]])  # tiny sigmoid scores
+    r = layer_meta(3, 1, 1, 2, scoring="sigmoid", normalize=True)["routing"]
+    s = _t_sigmoid(z[0, :2])
+    np.testing.assert_allclose(ref.route_logits(z, r)[1][0], s / s.sum(), rtol=1e-14)
+    floored = dict(r, norm_floor=1e-3, scale=3.0)
+    np.testing.assert_allclose(ref.route_logits(z, floored)[1][0], 3.0 * s / 1e-3, rtol=1e-14)
+    eps = dict(r, norm_epsilon=s.sum())
+    np.testing.assert_allclose(ref.route_logits(z, eps)[1][0], s / (2 * s.sum()), rtol=1e-14)
+
+
 def test_absent_expert_contributes_nothing_but_is_routed():
     arrays, meta = random_layer(8, num_experts=4, top_k=2, absent=[False, True, False, False])
     x = random_tokens(9, 32, 16)
@@ -585,6 +789,18 @@ def test_cpp_dump_matches_python(tmp_path):
                      alpha=1.702, beta=1.0, limit=7.0, biases=("gate", "down")),
         random_layer(113, num_experts=3, hidden=8, inter=4, top_k=1, glu=False,
                      activation="gelu", scoring="sigmoid", order="topk_then_score", normalize=False),
+        # The routers of transformers 5 (docs/semantics.md): DeepSeek-V3,
+        # ERNIE 4.5, PhiMoE, Llama 4.
+        random_layer(115, num_experts=8, hidden=8, inter=6, top_k=3, scoring="sigmoid",
+                     selection_bias=True, routing_extra={"groups": 4, "groups_kept": 2,
+                                                         "scale": 2.5, "norm_epsilon": 1e-20}),
+        random_layer(116, num_experts=6, hidden=8, inter=6, top_k=2, selection_bias=True,
+                     routing_extra={"norm_floor": 1e-12}),
+        random_layer(117, num_experts=4, hidden=8, inter=6, top_k=2, scoring="sparsemixer",
+                     normalize=False, routing_extra={"mixer_epsilon": 0.01}),
+        random_layer(118, num_experts=4, hidden=8, inter=6, top_k=1, scoring="sigmoid",
+                     order="topk_then_score", normalize=False,
+                     routing_extra={"weights_on_input": True}),
     ]
     funcs, resources = [], {}
     for n, (arrays, meta) in enumerate(layers):

@@ -104,6 +104,85 @@ TEST(LayerEval, SelectionOnLogitsNotScores) {
   EXPECT_EQ(r.experts, (std::vector<int64_t>{1}));
 }
 
+TEST(LayerEval, GroupLimitedSelectionBiasNormalisationAndScale) {
+  // DeepSeek-V3-style: sigmoid scores ~ (0.95, 0.05 | 0.88, 0.87), groups
+  // of 2, one kept. Group 1 (1.75) beats group 0 (1.0): picks {2, 3}
+  // instead of the plain top-2 {0, 2}.
+  TinyLayer layer({3, -3, 2, 1.9f});
+  layer.spec.routing.topK = 2;
+  layer.spec.routing.sigmoid = true;
+  std::vector<float> token = {1, 0};
+  ConstMatrixRef x(token.data(), 1, 2);
+  EXPECT_EQ(route(layer.spec, x).experts, (std::vector<int64_t>{0, 2}));
+  layer.spec.routing.groups = 2;
+  Routed r = route(layer.spec, x);
+  EXPECT_EQ(r.experts, (std::vector<int64_t>{2, 3}));
+  auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+  double s2 = sig(2.0), s3 = sig(static_cast<double>(1.9f));
+  EXPECT_DOUBLE_EQ(r.weights[0], s2);
+  EXPECT_DOUBLE_EQ(r.weights[1], s3);
+  // A selection bias on expert 1 lifts group 0 (0.95 + 0.05 + 0.95) and
+  // expert 1's key above expert 0's; the weights stay unbiased scores.
+  std::vector<float> bias = {0, 0.95f, 0, 0};
+  layer.spec.selectionBias = bias.data();
+  layer.spec.routing.normalize = true;
+  layer.spec.routing.normFloor = 10.0; // the floor wins over the sum
+  layer.spec.routing.scale = 2.5;
+  r = route(layer.spec, x);
+  EXPECT_EQ(r.experts, (std::vector<int64_t>{1, 0}));
+  EXPECT_DOUBLE_EQ(r.weights[0], 2.5 * sig(-3.0) / 10.0);
+  EXPECT_DOUBLE_EQ(r.weights[1], 2.5 * sig(3.0) / 10.0);
+  layer.spec.routing.normFloor = 0;
+  layer.spec.routing.normEpsilon = 1.0;
+  r = route(layer.spec, x);
+  EXPECT_DOUBLE_EQ(r.weights[1], 2.5 * sig(3.0) / (sig(3.0) + sig(-3.0) + 1));
+  // Hierarchical routing on top of groups is refused.
+  layer.spec.hierarchical = HierarchicalSpec{{0, 0, 1, 1}, 2, 1, false};
+  EXPECT_NE(checkLayer(layer.spec, x), "");
+}
+
+TEST(LayerEval, SparsemixerAndWeightsOnInput) {
+  // Logits (4, 3.9, 0, -1), eps 0.1: stage 1 keeps z within relative
+  // distance 0.2 of 4 (4 and 3.9); stage 2 (max 3.9) keeps only 3.9.
+  TinyLayer layer({4, 3.9f, 0, -1});
+  layer.spec.routing.topK = 2;
+  layer.spec.routing.sparsemixer = true;
+  layer.spec.routing.mixerEpsilon = 0.1;
+  std::vector<float> token = {1, 0};
+  ConstMatrixRef x(token.data(), 1, 2);
+  Routed r = route(layer.spec, x);
+  EXPECT_EQ(r.experts, (std::vector<int64_t>{0, 1}));
+  double z1 = static_cast<double>(3.9f);
+  EXPECT_DOUBLE_EQ(r.weights[0], 1 / (1 + std::exp(z1 - 4)));
+  EXPECT_DOUBLE_EQ(r.weights[1], 1.0);
+  // Llama 4: top-1 sigmoid of the logit, scaling the expert's input. With
+  // a nonlinear expert (relu(t - 1)) the two combines differ.
+  TinyLayer llama({2, -1});
+  llama.spec.routing.sigmoid = true;
+  llama.spec.routing.topkThenScore = true;
+  llama.spec.activation.kind = Activation::Relu;
+  std::vector<float> bias = {-1, -1};
+  auto provider = [&](int64_t e) {
+    ExpertWeights w = llama.provider()(e);
+    w.upBias = bias.data();
+    return w;
+  };
+  std::vector<float> t2 = {1, 0}; // z = (2, -1): expert 0, w = sigmoid(2)
+  ConstMatrixRef x2(t2.data(), 1, 2);
+  double w = 1 / (1 + std::exp(-2.0));
+  Matrix out = evaluateLayer(llama.spec, x2, provider);
+  EXPECT_FLOAT_EQ(out.data[0], 0.0f); // w * relu(1 - 1)
+  llama.spec.routing.weightsOnInput = true;
+  std::vector<float> t3 = {3, 0}; // z = (6, -3), w = sigmoid(6)
+  ConstMatrixRef x3(t3.data(), 1, 2);
+  w = 1 / (1 + std::exp(-6.0));
+  out = evaluateLayer(llama.spec, x3, provider);
+  EXPECT_FLOAT_EQ(out.data[0], static_cast<float>(3 * w - 1)); // relu(3w - 1)
+  llama.spec.routing.weightsOnInput = false;
+  out = evaluateLayer(llama.spec, x3, provider);
+  EXPECT_FLOAT_EQ(out.data[0], static_cast<float>(w * 2)); // w relu(3 - 1)
+}
+
 TEST(LayerEval, HierarchicalStageOne) {
   // Clusters {0, 1} and {2, 3}, logits (5, -10, 3, 3). mass: lse(5, -10)
   // ~ 5 beats lse(3, 3) = 3.69; mean_row: -2.5 loses to 3.
