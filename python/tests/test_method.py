@@ -221,6 +221,44 @@ def test_clustering_is_balanced_when_uneven(tmp_path):
     assert sorted(sizes.tolist()) == [3, 3, 4]
 
 
+def _assignment(text):
+    line = next(l for l in text.splitlines() if "moe.assignment" in l)
+    return [int(v) for v in line.split("moe.assignment = array<i64: ")[1].split(">")[0].split(",")]
+
+
+def test_clusters_keep_the_models_expert_groups(tmp_path):
+    """A DeepSeek-V3-style layer (sigmoid, selection bias, 2 groups of 4):
+    the default clusters are its groups, an explicit count clusters inside
+    them (whatever the planted structure across groups), and the report's
+    C++ evaluation of the routing agrees with the reference's."""
+    arrays, meta, _ = structured_layer(
+        41, num_experts=8, groups=4, hidden=16, inter=24, top_k=2, scoring="sigmoid",
+        selection_bias=True, routing_extra={"groups": 2, "groups_kept": 1, "scale": 2.5,
+                                            "norm_epsilon": 1e-20})
+    src = write_layer(tmp_path, arrays, meta)
+    compress(tmp_path, src, "", "dflt", pipeline="moe-cluster-experts")
+    assert _assignment((tmp_path / "dflt.mlir").read_text()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    compress(tmp_path, src, "clusters=4", "four", pipeline="moe-cluster-experts")
+    four = _assignment((tmp_path / "four.mlir").read_text())
+    assert all(c // 2 == e // 4 for e, c in enumerate(four)) and sorted(set(four)) == [0, 1, 2, 3]
+    calib = tmp_path / "calib.npy"
+    x = random_tokens(42, 128, 16)
+    np.save(calib, x)
+    out, rep = compress(tmp_path, src, f"clusters=4 rank=2 bits=none calibration={calib}")
+    entry = rep["layers"][0]
+    assert entry["assignment"] == four
+    orig_layer = ref.load_layer(_dump_of(tmp_path, src))
+    assert "selection_bias" in orig_layer and orig_layer["meta"]["routing"]["groups"] == 2
+    orig = ref.evaluate(orig_layer, x)
+    comp = ref.evaluate(ref.load_layer(out / "layer_0.npz"), x)
+    assert abs(entry["calibration"]["output_relative_error"] - rel_l2(comp, orig)) <= 1e-3
+    want, _ = ref.routing(orig_layer, x)
+    got, _ = ref.routing(ref.load_layer(out / "layer_0.npz"), x)
+    same = np.mean([set(a) == set(b) for a, b in zip(want.tolist(), got.tolist())])
+    assert same == 1.0
+    assert entry["calibration"]["routing_agreement"]["exact_set_match"] == 1.0
+
+
 # ------------------------------------------------------------- routing
 
 def test_exact_routing_keeps_expert_choice(tmp_path):
