@@ -420,6 +420,46 @@ FailureOr<RouterMatch> raise::matchRouter(Value weights, Value selected,
   return r;
 }
 
+FailureOr<RouterMatch> raise::matchScatteredScores(Value scores,
+                                                   Operation *user, Why &why) {
+  Operation *sigmoid = defOp(skipNoops(scores), "Sigmoid");
+  Operation *scatter =
+      sigmoid ? defOp(skipNoops(sigmoid->getOperand(0)), "ScatterElements")
+              : nullptr;
+  auto reduction =
+      scatter ? scatter->getAttrOfType<StringAttr>("reduction") : StringAttr();
+  if (!scatter || !onLastAxis(scatter, "axis") ||
+      (reduction && reduction.getValue() != "none"))
+    return why.decline("the routing matrix is not a Sigmoid of values "
+                       "scattered along the experts");
+  if (!isNegInf(scatter->getOperand(0)))
+    return why.decline("the routing matrix's unpicked entries are not -inf "
+                       "before the Sigmoid");
+  Value values = skipNoops(scatter->getOperand(2));
+  Value ids = skipNoops(scatter->getOperand(1));
+  Operation *topk = values.getDefiningOp();
+  if (!topk || topk->getName().getStringRef() != "onnx.TopK" ||
+      cast<OpResult>(values).getResultNumber() != 0 ||
+      ids != topk->getResult(1))
+    return why.decline("the routing matrix does not scatter the values of "
+                       "one top-k at its own indices");
+  std::optional<int64_t> k = topkK(topk);
+  if (!k)
+    return why.decline("the top-k is not a constant-k largest selection over "
+                       "the experts of (T, E) logits");
+  RouterMatch r;
+  r.topk = topk;
+  r.ids = ids;
+  r.k = *k;
+  r.scoring = Scoring::sigmoid;
+  r.order = RoutingOrder::topk_then_score;
+  if (failed(setLogits(r, skipNoops(topk->getOperand(0)), user, why)))
+    return failure();
+  if (r.k < 1 || r.k > r.experts)
+    return why.decline("top-k's k is outside [1, E]");
+  return r;
+}
+
 RoutingAttr RouterMatch::attr(MLIRContext *ctx) const {
   return RoutingAttr::get(ctx, k, scoring, order, normalize, groups, groupsKept,
                           APFloat(scale), APFloat(normEpsilon),

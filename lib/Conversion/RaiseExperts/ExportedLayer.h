@@ -41,6 +41,13 @@ struct RouterMatch {
 FailureOr<RouterMatch> matchRouter(Value weights, Value selected,
                                    Operation *user, Why &why);
 
+/// Proves that `scores` (T, E) are Llama 4's routing matrix: the top-k
+/// router logits scattered into -inf, then Sigmoid (0 for the experts a
+/// token did not pick). The match has order topk_then_score and sigmoid
+/// scoring; whether the scores multiply expert inputs is the caller's.
+FailureOr<RouterMatch> matchScatteredScores(Value scores, Operation *user,
+                                            Why &why);
+
 /// The moe.layer of `router` with `experts` (absent ones empty), built at
 /// the builder's insertion point with `anchor`'s location; declines when
 /// the experts disagree in shape, activation or element type. Warns on

@@ -102,6 +102,51 @@ std::optional<SmallVector<int64_t>> raise::intConstant(Value v) {
   return values;
 }
 
+bool raise::axesAre(Value axes, std::initializer_list<int64_t> accepted) {
+  std::optional<SmallVector<int64_t>> a = intConstant(axes);
+  return a && a->size() == 1 && llvm::is_contained(accepted, (*a)[0]);
+}
+
+Value raise::unsqueezed(Value v, int64_t axis, int64_t rank) {
+  Operation *u = defOp(skipNoops(v), "Unsqueeze");
+  if (!u || u->getNumOperands() < 2 ||
+      !axesAre(u->getOperand(1), {axis, axis - rank}))
+    return {};
+  return skipNoops(u->getOperand(0));
+}
+
+namespace {
+/// Through Reshapes to [-1, H] of (?, H) values.
+Value canonicalRows(Value v) {
+  while (true) {
+    v = skipNoops(v);
+    Operation *r = defOp(v, "Reshape");
+    if (!r || r->getOperand(0).getType() != v.getType())
+      return v;
+    std::optional<SmallVector<int64_t>> shape = intConstant(r->getOperand(1));
+    auto type = cast<RankedTensorType>(v.getType());
+    if (!shape || type.getRank() != 2 || shape->size() != 2 ||
+        (*shape)[0] != -1 || (*shape)[1] != type.getDimSize(1))
+      return v;
+    v = r->getOperand(0);
+  }
+}
+} // namespace
+
+bool raise::sameRows(Value a, Value b) {
+  a = canonicalRows(a);
+  b = canonicalRows(b);
+  if (a == b)
+    return true;
+  Operation *ra = defOp(a, "Reshape"), *rb = defOp(b, "Reshape");
+  if (!ra || !rb || a.getType() != b.getType() ||
+      skipNoops(ra->getOperand(0)) != skipNoops(rb->getOperand(0)))
+    return false;
+  std::optional<SmallVector<int64_t>> sa = intConstant(ra->getOperand(1));
+  std::optional<SmallVector<int64_t>> sb = intConstant(rb->getOperand(1));
+  return sa && sb && *sa == *sb && !llvm::is_contained(*sa, 0);
+}
+
 FailureOr<Bytes> raise::readBytes(Value v, Operation *user, StringRef what,
                                   Why &why) {
   Bytes b;

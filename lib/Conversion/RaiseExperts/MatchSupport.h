@@ -38,6 +38,15 @@ bool isScalar(Value v, double expected);
 /// Whether `v` is all float zeros: a ConstantOfShape of 0 (its default
 /// value included) or a zero constant.
 bool isZeros(Value v);
+/// Whether `axes` is a one-entry constant among `accepted`.
+bool axesAre(Value axes, std::initializer_list<int64_t> accepted);
+/// x of Unsqueeze(x, [axis]) with a rank-`rank` result (axis also written
+/// negative), else null.
+Value unsqueezed(Value v, int64_t axis, int64_t rank);
+/// Whether two values are the same token rows: equal, or the same Reshape
+/// of one source by one constant shape (TorchScript repeats the Reshape),
+/// looking through Reshapes to [-1, H] that change nothing.
+bool sameRows(Value a, Value b);
 /// The entries of a fully known 0-D/1-D integer tensor.
 std::optional<SmallVector<int64_t>> intConstant(Value v);
 

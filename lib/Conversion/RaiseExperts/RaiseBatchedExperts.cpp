@@ -15,22 +15,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "ExportedLayer.h"
+#include "GatedExperts.h"
 #include "RaiseExperts.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-
-#include <cstring>
 
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::raise;
 
 namespace {
-
-bool axesAre(Value axes, std::initializer_list<int64_t> accepted) {
-  std::optional<SmallVector<int64_t>> a = intConstant(axes);
-  return a && a->size() == 1 && llvm::is_contained(accepted, (*a)[0]);
-}
 
 /// Through no-ops and Squeeze(Unsqueeze(x, a), a) pairs (dynamo writes
 /// them after bias adds).
@@ -51,15 +45,6 @@ Value skipPairs(Value v) {
       return v;
     v = unsqueeze->getOperand(0);
   }
-}
-
-/// Unsqueeze(x, [axis]) of a rank-`rank` result (axis also as negative).
-Value unsqueezed(Value v, int64_t axis, int64_t rank) {
-  Operation *u = defOp(skipNoops(v), "Unsqueeze");
-  if (!u || u->getNumOperands() < 2 ||
-      !axesAre(u->getOperand(1), {axis, axis - rank}))
-    return {};
-  return skipNoops(u->getOperand(0));
 }
 
 /// The (T, k) ids behind flat ids Reshape(ids, [-1]).
@@ -182,175 +167,6 @@ FailureOr<BatchedLinear> matchBatchedLinear(Value y, Operation *user,
   return lin;
 }
 
-/// Which rows of a fused (2I) gate/up projection a value takes.
-enum class Part { First, Second, Even, Odd };
-struct PartOf {
-  Value fused;
-  Part part;
-};
-
-/// Split(fused, 2 equal parts, last axis), or Slice of the first or second
-/// half, or of the even or odd columns (step 2).
-std::optional<PartOf> matchPart(Value v) {
-  v = skipNoops(v);
-  auto result = dyn_cast<OpResult>(v);
-  if (!result)
-    return std::nullopt;
-  Operation *op = result.getOwner();
-  StringRef name = op->getName().getStringRef();
-  Value fused = op->getNumOperands() ? op->getOperand(0) : Value();
-  auto type =
-      fused ? dyn_cast<RankedTensorType>(fused.getType()) : RankedTensorType();
-  if (!type || type.getRank() != 2 || type.isDynamicDim(1) ||
-      type.getDimSize(1) % 2 != 0)
-    return std::nullopt;
-  int64_t width = type.getDimSize(1), half = width / 2;
-  if (name == "onnx.Split") {
-    int64_t axis = intAttr(op, "axis", 0);
-    if (op->getNumResults() != 2 || (axis != 1 && axis != -1))
-      return std::nullopt;
-    if (op->getNumOperands() > 1 && !isNone(op->getOperand(1))) {
-      std::optional<SmallVector<int64_t>> sizes =
-          intConstant(op->getOperand(1));
-      if (!sizes || *sizes != SmallVector<int64_t>{half, half})
-        return std::nullopt;
-    }
-    return PartOf{skipNoops(fused),
-                  result.getResultNumber() == 0 ? Part::First : Part::Second};
-  }
-  if (name != "onnx.Slice" || op->getNumOperands() < 4)
-    return std::nullopt;
-  std::optional<SmallVector<int64_t>> starts = intConstant(op->getOperand(1));
-  std::optional<SmallVector<int64_t>> ends = intConstant(op->getOperand(2));
-  std::optional<SmallVector<int64_t>> steps =
-      op->getNumOperands() > 4 && !isNone(op->getOperand(4))
-          ? intConstant(op->getOperand(4))
-          : SmallVector<int64_t>{1};
-  if (!starts || !ends || !steps || starts->size() != 1 || ends->size() != 1 ||
-      steps->size() != 1 || !axesAre(op->getOperand(3), {1, -1}))
-    return std::nullopt;
-  int64_t start = (*starts)[0], end = (*ends)[0], step = (*steps)[0];
-  if (step == 1 && start == 0 && end == half)
-    return PartOf{skipNoops(fused), Part::First};
-  if (step == 1 && start == half && end >= width)
-    return PartOf{skipNoops(fused), Part::Second};
-  if (step == 2 && start == 0 && end >= width - 1)
-    return PartOf{skipNoops(fused), Part::Even};
-  if (step == 2 && start == 1 && end >= width)
-    return PartOf{skipNoops(fused), Part::Odd};
-  return std::nullopt;
-}
-
-/// Rows `part` of each expert's (out, in) matrix (in = 1: a bias row).
-Bytes takeRows(const Bytes &from, Part part, int64_t expert) {
-  ArrayRef<int64_t> shape = from.type.getShape();
-  int64_t rows = shape[1], cols = shape.size() > 2 ? shape[2] : 1;
-  size_t rowBytes = cols * from.elementBytes();
-  Bytes out;
-  SmallVector<int64_t> outShape = {rows / 2};
-  if (shape.size() > 2)
-    outShape.push_back(cols);
-  out.type = RankedTensorType::get(outShape, from.type.getElementType());
-  out.data.resize(rows / 2 * rowBytes);
-  const char *base = from.data.data() + expert * rows * rowBytes;
-  for (int64_t r = 0; r < rows / 2; ++r) {
-    int64_t src = part == Part::First    ? r
-                  : part == Part::Second ? rows / 2 + r
-                  : part == Part::Even   ? 2 * r
-                                         : 2 * r + 1;
-    std::memcpy(out.data.data() + r * rowBytes, base + src * rowBytes,
-                rowBytes);
-  }
-  return out;
-}
-
-/// Expert `e`'s (out, in) matrix (or bias row) of a stacked tensor.
-Bytes slice(const Bytes &from, int64_t expert) {
-  ArrayRef<int64_t> shape = from.type.getShape();
-  Bytes out;
-  out.type =
-      RankedTensorType::get(shape.drop_front(), from.type.getElementType());
-  size_t each = from.data.size() / shape[0];
-  out.data.assign(from.data.begin() + expert * each,
-                  from.data.begin() + (expert + 1) * each);
-  return out;
-}
-
-/// Clip(v, min, max) with constant bounds (absent: nullopt).
-struct Clipped {
-  Value input;
-  std::optional<double> lo, hi;
-};
-Clipped unclip(Value v) {
-  v = skipNoops(v);
-  Operation *clip = defOp(v, "Clip");
-  if (!clip)
-    return {v, std::nullopt, std::nullopt};
-  auto bound = [&](unsigned i) -> std::optional<double> {
-    if (clip->getNumOperands() <= i || isNone(clip->getOperand(i)))
-      return std::nullopt;
-    return scalarConstant(clip->getOperand(i));
-  };
-  return {skipNoops(clip->getOperand(0)), bound(1), bound(2)};
-}
-
-/// act(gate) * up as exporters write the expert's GLU, including gpt-oss's
-/// clamped SwiGLU (clamp(up, -l, l) + beta) * (g * sigmoid(alpha * g)) with
-/// g = min(gate, l).
-struct Gated {
-  Value gate, up;
-  ActivationKind kind;
-  double alpha = 1.0, beta = 0.0;
-  std::optional<double> limit;
-};
-std::optional<Gated> matchGated(Value h) {
-  Operation *mul = defOp(skipNoops(h), "Mul");
-  if (!mul)
-    return std::nullopt;
-  for (int side = 0; side < 2; ++side) {
-    Value a = skipNoops(mul->getOperand(side));
-    Value b = skipNoops(mul->getOperand(1 - side));
-    if (Operation *add = defOp(a, "Add")) {
-      Operation *glu = defOp(b, "Mul");
-      for (int s = 0; s < 2 && glu; ++s) {
-        std::optional<double> beta = scalarConstant(add->getOperand(1 - s));
-        if (!beta)
-          continue;
-        Clipped up = unclip(add->getOperand(s));
-        for (int g = 0; g < 2; ++g) {
-          Value gc = skipNoops(glu->getOperand(g));
-          Operation *sig = defOp(skipNoops(glu->getOperand(1 - g)), "Sigmoid");
-          Operation *scaled =
-              sig ? defOp(skipNoops(sig->getOperand(0)), "Mul") : nullptr;
-          if (!scaled)
-            continue;
-          for (int t = 0; t < 2; ++t) {
-            std::optional<double> alpha =
-                scalarConstant(scaled->getOperand(1 - t));
-            if (!alpha || skipNoops(scaled->getOperand(t)) != gc)
-              continue;
-            Clipped gate = unclip(gc);
-            // One limit: the gate clamped from above, up on both sides.
-            bool clamped = gate.hi && !gate.lo && up.hi && up.lo &&
-                           *up.hi == *gate.hi && *up.lo == -*gate.hi;
-            bool plain = !gate.hi && !gate.lo && !up.hi && !up.lo;
-            if (!clamped && !plain)
-              continue;
-            Gated r{gate.input, up.input, ActivationKind::swiglu,
-                    *alpha,     *beta,    std::nullopt};
-            if (clamped)
-              r.limit = *gate.hi;
-            return r;
-          }
-        }
-      }
-    }
-    if (std::optional<Activation> act = matchActivation(a))
-      return Gated{act->input, b, act->kind};
-  }
-  return std::nullopt;
-}
-
 /// The rows x (T, H) repeated k times: Flatten(Tile(Unsqueeze(x, 1),
 /// [1, k, 1]), 2) or Reshape(Expand(Unsqueeze(x, 1), [1, k, 1]), [-1, H]).
 /// The Tile's repeats may come through a OneHot (TorchScript).
@@ -401,37 +217,6 @@ Value repeatedRows(Value rep, int64_t k, int64_t hidden) {
   if (!spread)
     return {};
   return unsqueezed(spread->getOperand(0), 1, 3);
-}
-
-/// Whether two values are the same token rows: equal, or the same Reshape
-/// of one source by one constant shape (TorchScript repeats the Reshape),
-/// through Reshapes to [-1, H] that change nothing.
-Value canonicalRows(Value v) {
-  while (true) {
-    v = skipNoops(v);
-    Operation *r = defOp(v, "Reshape");
-    if (!r || r->getOperand(0).getType() != v.getType())
-      return v;
-    std::optional<SmallVector<int64_t>> shape = intConstant(r->getOperand(1));
-    auto type = cast<RankedTensorType>(v.getType());
-    if (!shape || type.getRank() != 2 || shape->size() != 2 ||
-        (*shape)[0] != -1 || (*shape)[1] != type.getDimSize(1))
-      return v;
-    v = r->getOperand(0);
-  }
-}
-bool sameRows(Value a, Value b) {
-  a = canonicalRows(a);
-  b = canonicalRows(b);
-  if (a == b)
-    return true;
-  Operation *ra = defOp(a, "Reshape"), *rb = defOp(b, "Reshape");
-  if (!ra || !rb || a.getType() != b.getType() ||
-      skipNoops(ra->getOperand(0)) != skipNoops(rb->getOperand(0)))
-    return false;
-  std::optional<SmallVector<int64_t>> sa = intConstant(ra->getOperand(1));
-  std::optional<SmallVector<int64_t>> sb = intConstant(rb->getOperand(1));
-  return sa && sb && *sa == *sb && !llvm::is_contained(*sa, 0);
 }
 
 class BatchedRaiser {
@@ -511,11 +296,7 @@ LogicalResult BatchedRaiser::match() {
   if (gated) {
     gatePart = matchPart(gated->gate);
     upPart = matchPart(gated->up);
-    bool halves =
-        gatePart && upPart && gatePart->fused == upPart->fused &&
-        ((gatePart->part == Part::First && upPart->part == Part::Second) ||
-         (gatePart->part == Part::Even && upPart->part == Part::Odd));
-    if (!halves)
+    if (!gatePart || !upPart || !complementary(*gatePart, *upPart))
       return why.decline("the gate and up projections are not the two "
                          "halves (or the even and odd columns) of one fused "
                          "projection");
@@ -567,11 +348,12 @@ LogicalResult BatchedRaiser::match() {
                       std::optional<Part> part) -> Linear {
       Linear lin;
       lin.weight =
-          part ? takeRows(from.weight, *part, e) : slice(from.weight, e);
+          part ? takeRows(from.weight, *part, e) : expertSlice(from.weight, e);
       lin.out = lin.weight.type.getDimSize(0);
       lin.in = lin.weight.type.getDimSize(1);
       if (from.bias)
-        lin.bias = part ? takeRows(*from.bias, *part, e) : slice(*from.bias, e);
+        lin.bias =
+            part ? takeRows(*from.bias, *part, e) : expertSlice(*from.bias, e);
       return lin;
     };
     if (gated) {

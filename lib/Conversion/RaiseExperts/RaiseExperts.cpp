@@ -41,6 +41,7 @@ struct MoeRaiseExpertsPass
     for (Operation *op : candidates)
       failedAny |= raiseOrtMoe(op, *layout) == RaiseResult::Error;
     raiseBatchedExperts(getOperation(), failedAny);
+    raiseInputScaled(getOperation(), failedAny);
     raiseTorchLoops(getOperation(), failedAny);
     raiseTorchDense(getOperation(), failedAny);
     if (failedAny)

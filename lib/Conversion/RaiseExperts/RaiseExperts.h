@@ -27,6 +27,10 @@ void raiseTorchLoops(Operation *root, bool &failedAny);
 /// batch (transformers 5's batched_mm) under `root`.
 void raiseBatchedExperts(Operation *root, bool &failedAny);
 
+/// Raises every dense block whose experts see tokens scaled by their
+/// router score (Llama 4) under `root`.
+void raiseInputScaled(Operation *root, bool &failedAny);
+
 /// Raises every dense MoE sum (each expert on every token, weighted by a
 /// column of the scattered routing matrix) under `root`.
 void raiseTorchDense(Operation *root, bool &failedAny);

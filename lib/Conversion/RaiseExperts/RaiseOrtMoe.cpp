@@ -455,10 +455,10 @@ RaiseResult OrtMoeRaiser::match() {
                        intAttr(op, "normalize_routing_weights", 0));
 
   auto tokensType = cast<RankedTensorType>(tokens.getType());
-  auto layer = LayerOp::create(builder, loc, tokensType, tokens, routerW,
-                               routerB, /*selection_bias=*/Value(), gateW, upW,
-                               downW, gateB, upB, downB, routing, act,
-                               DenseBoolArrayAttr());
+  auto layer =
+      LayerOp::create(builder, loc, tokensType, tokens, routerW, routerB,
+                      /*selection_bias=*/Value(), gateW, upW, downW, gateB, upB,
+                      downB, routing, act, DenseBoolArrayAttr());
   if (failed(layer.verify())) {
     layer.erase();
     return RaiseResult::Error;
