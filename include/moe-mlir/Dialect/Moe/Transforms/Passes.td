@@ -31,10 +31,13 @@ def MoeClusterExpertsPass : Pass<"moe-cluster-experts", "mlir::ModuleOp"> {
     balanced groups (sizes differ by at most one), and records the result
     on the layer as `moe.assignment` (and the fused matrix as
     `moe.similarity`) for moe-compress-experts. Deterministic for a seed.
+    A layer with expert groups (`#moe.routing<groups = G>`) keeps them:
+    by default its clusters are its groups, and an explicit count must be
+    a multiple of G and clusters within each group (docs/method.md).
   }];
   let options = [
     Option<"clusters", "clusters", "int64_t", "0",
-           "number of clusters (0: ceil(E / cluster-size))">,
+           "number of clusters (0: ceil(E / cluster-size), or the layer's expert groups)">,
     Option<"clusterSize", "cluster-size", "int64_t", "4",
            "experts per cluster when clusters is 0">,
     Option<"alpha", "alpha", "double", "0.7", "weight of parameter similarity">,
@@ -107,7 +110,9 @@ def MoeFuseRoutingPass : Pass<"moe-fuse-routing", "mlir::ModuleOp"> {
     logits) or `mean-row` (mean member router row), then top-k among their
     experts. Routing stays one op: gate product, scoring, top-k and
     normalisation are attributes of the layer that the lowering emits as
-    one fused routine.
+    one fused routine. `hierarchical` is refused for a layer with expert
+    groups (its own group-limited routing is already the two-stage router)
+    or a selection bias.
   }];
   let options = [
     Option<"routing", "routing", "std::string", "\"exact\"",
@@ -134,7 +139,7 @@ def MoeCompressPipelinePass
   }];
   let options = [
     Option<"clusters", "clusters", "std::string", "\"\"",
-           "number of clusters, or none (default: ceil(E / cluster-size))">,
+           "number of clusters, or none (default: ceil(E / cluster-size), or the layer's expert groups)">,
     Option<"clusterSize", "cluster-size", "int64_t", "4",
            "experts per cluster">,
     Option<"alpha", "alpha", "double", "0.7", "weight of parameter similarity">,
