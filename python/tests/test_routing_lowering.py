@@ -146,6 +146,63 @@ def compile_module(text, work):
     return str(so), signature(text)
 
 
+RANK = 2
+
+
+def clustered(w, cluster_size=4, seed=2):
+    """The layer as a moe.clustered_layer: clusters of `cluster_size`
+    experts, random bases and rank-2 factors per expert; returns the
+    operands and the float64 expert weights they stand for."""
+    rng = np.random.default_rng(seed)
+    e = w["router"].shape[0]
+    assignment = [i // cluster_size for i in range(e)]
+    ops, dense_w = {}, {}
+    for kind, (out, inn) in (("gate", (I, H)), ("up", (I, H)), ("down", (H, I))):
+        base = (rng.standard_normal((e // cluster_size, out, inn)) / np.sqrt(inn)).astype(np.float32)
+        u = (rng.standard_normal((e * RANK, out)) * 0.5).astype(np.float32)
+        v = (rng.standard_normal((e * RANK, inn)) * 0.5 / np.sqrt(inn)).astype(np.float32)
+        ops[kind] = (base, u, v)
+        b64, u64, v64 = (a.astype(np.float64) for a in (base, u, v))
+        dense_w[kind] = np.stack([b64[assignment[x]] + u64[RANK * x:RANK * (x + 1)].T
+                                  @ v64[RANK * x:RANK * (x + 1)] for x in range(e)])
+    return assignment, ops, dense_w
+
+
+def clustered_module_text(name, w, assignment, ops,
+                          cluster_routing="#moe.cluster_routing<mode = exact>"):
+    routing = CONFIGS[name]["routing"]
+    e = len(assignment)
+    lines = ["func.func @main_graph(%arg0: tensor<?x32xf32>) -> tensor<?x32xf32> {"]
+    operands, types = ["%arg0, %router"], ["tensor<?x32xf32>", tensor_type(w["router"])]
+    lines.append(f"  %router = {dense(w['router'])}")
+    for key in ("router_bias", "selection_bias"):
+        if key in w:
+            lines.append(f"  %{key} = {dense(w[key])}")
+            operands.append(f"{key} %{key}")
+            types.append(tensor_type(w[key]))
+    for kind, arrays in ops.items():
+        names = []
+        for part, a in zip(("base", "u", "v"), arrays):
+            lines.append(f"  %{kind}_{part} = {dense(a)}")
+            names.append(f"%{kind}_{part}")
+            types.append(tensor_type(a))
+        operands.append(f"{kind} " + ", ".join(names))
+    if "down_bias" in w:
+        lines.append(f"  %down_bias = {dense(w['down_bias'])}")
+        operands.append("down_bias %down_bias")
+        types.append(tensor_type(w["down_bias"]))
+    ranks = "array<i64: " + ", ".join([str(RANK)] * e) + ">"
+    lines.append(
+        f"  %y = moe.clustered_layer {' '.join(operands)} {{activation = #moe.activation<silu>, "
+        f"assignment = array<i64: {', '.join(map(str, assignment))}>, "
+        f"cluster_routing = {cluster_routing}, routing = {routing_attr(routing)}, "
+        f"gate_ranks = {ranks}, up_ranks = {ranks}, down_ranks = {ranks}}} "
+        f": ({', '.join(types)}) -> tensor<?x32xf32>")
+    lines.append("  return %y : tensor<?x32xf32>")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 # --- The float64 reference, transcribed from the routing formulas. ---
 
 def softmax(v):
@@ -208,14 +265,23 @@ def silu(v):
     return v / (1.0 + np.exp(-v))
 
 
-def reference(x, w, p):
+def reference(x, w, p, keep_clusters=None):
+    """y (float64) and the logits; `keep_clusters` = (assignment, count):
+    hierarchical routing, the `count` clusters of largest log-sum-exp of
+    their logits kept, the others' experts at -inf logits."""
     x = x.astype(np.float64)
     wd = {key: a.astype(np.float64) for key, a in w.items()}
     logits = x @ wd["router"].T + wd.get("router_bias", 0.0)
     bias = wd.get("selection_bias")
     y = np.zeros_like(x)
     for t in range(x.shape[0]):
-        ids, weights = route(logits[t], p, bias)
+        z = logits[t]
+        if keep_clusters:
+            assignment, count = keep_clusters
+            a = np.asarray(assignment)
+            mass = [np.logaddexp.reduce(z[a == c]) for c in range(a.max() + 1)]
+            z = np.where(np.isin(a, top(mass, count)), z, -np.inf)
+        ids, weights = route(z, p, bias)
         for e, wt in zip(ids, weights):
             inp, outw = (wt * x[t], 1.0) if p.get("weights_on_input") else (x[t], wt)
             h = silu(wd["gate"][e] @ inp) * (wd["up"][e] @ inp)
@@ -275,3 +341,48 @@ def test_sparsemixer_mask_is_exercised():
     _, logits = reference(x, w, p)
     first = np.array([route(z, p)[1][0] for z in logits])
     assert np.any(first == 1.0) and np.any(first < 1.0)
+
+
+@pytest.mark.parametrize("name", ["llama4", "deepseek", "sparsemixer"])
+def test_clustered_routing_matches_reference(tmp_path, name):
+    """The same routers on a moe.clustered_layer (bases shared by clusters
+    of 4, rank-2 residuals): the selection bias comes through, and the
+    input weight scales base plus residual products."""
+    w = make_layer(name)
+    p = CONFIGS[name]["routing"]
+    assignment, ops, dense_w = clustered(w)
+    so, sig = compile_module(clustered_module_text(name, w, assignment, ops), tmp_path)
+    want_w = dict(w, **dense_w)
+    rng = np.random.default_rng(3)
+    for t in TOKENS:
+        x = rng.standard_normal((t, H)).astype(np.float32)
+        got = run_compiled(so, sig, [x])[0]
+        want, _ = reference(x, want_w, p)
+        err = rel_l2(got, want)
+        record_error(f"routing lowering clustered {name}", err)
+        assert err <= 1e-5, f"clustered {name}, T={t}: rel L2 {err:.3g}"
+
+
+def test_hierarchical_sparsemixer_matches_reference(tmp_path):
+    """Hierarchical cluster routing (2 of 4 clusters by mass) before
+    sparsemixer: experts outside the kept clusters count as -inf logits."""
+    w = make_layer("sparsemixer")
+    p = CONFIGS["sparsemixer"]["routing"]
+    assignment, ops, dense_w = clustered(w)
+    text = clustered_module_text(
+        "sparsemixer", w, assignment, ops,
+        "#moe.cluster_routing<mode = hierarchical, clusters_per_token = 2, score = mass>")
+    so, sig = compile_module(text, tmp_path)
+    want_w = dict(w, **dense_w)
+    rng = np.random.default_rng(4)
+    for t in TOKENS:
+        x = rng.standard_normal((t, H)).astype(np.float32)
+        got = run_compiled(so, sig, [x])[0]
+        want, _ = reference(x, want_w, p, keep_clusters=(assignment, 2))
+        err = rel_l2(got, want)
+        record_error("routing lowering hierarchical sparsemixer", err)
+        assert err <= 1e-5, f"T={t}: rel L2 {err:.3g}"
+        if t == 64:
+            # Stage 1 matters: without it some token routes elsewhere.
+            flat, _ = reference(x, want_w, p)
+            assert rel_l2(flat, want) > 1e-3
