@@ -54,7 +54,7 @@ def decompose_layer(arrays, meta, assignment, ranks, num_clusters=None,
         out[kind + "_u"] = np.concatenate(us).reshape(-1, w.shape[1]).astype(dtype)
         out[kind + "_v"] = np.concatenate(vs).reshape(-1, w.shape[2]).astype(dtype)
         rank_meta[kind] = r
-    for name in ("router_weight", "router_bias", "gate_bias", "up_bias", "down_bias"):
+    for name in ("router_weight", "router_bias", "selection_bias", "gate_bias", "up_bias", "down_bias"):
         if name in arrays:
             out[name] = arrays[name]
     cmeta = {k: v for k, v in meta.items() if k not in ("dtypes", "quant")}

@@ -95,6 +95,10 @@ def _check(meta):
         raise ValueError(f"no torch export pattern for activation {kind!r}")
     if meta["routing"].get("scoring", "softmax") != "softmax":
         raise ValueError("the torch MoE blocks score with softmax")
+    from .reference import ROUTING_DEFAULTS
+    extra = [n for n, d in ROUTING_DEFAULTS.items() if meta["routing"].get(n) not in (None, d)]
+    if extra:
+        raise ValueError(f"the torch MoE blocks here have no routing {', '.join(extra)}")
 
 
 def _shapes(g, views):
