@@ -84,6 +84,10 @@ bool raise::isScalar(Value v, double expected) {
 
 bool raise::isZeros(Value v) {
   v = skipNoops(v);
+  // dynamo writes zeros(shape) as Expand(0.0, shape).
+  if (Operation *e = defOp(v, "Expand"))
+    return isScalar(e->getOperand(0), 0.0) &&
+           isa<FloatType>(cast<ShapedType>(v.getType()).getElementType());
   if (Operation *c = defOp(v, "ConstantOfShape")) {
     auto value = c->getAttrOfType<DenseElementsAttr>("value");
     if (!value)

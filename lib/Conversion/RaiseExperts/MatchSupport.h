@@ -36,7 +36,7 @@ std::optional<double> scalarConstant(Value v);
 /// friends).
 bool isScalar(Value v, double expected);
 /// Whether `v` is all float zeros: a ConstantOfShape of 0 (its default
-/// value included) or a zero constant.
+/// value included), an Expand of a zero scalar, or a zero constant.
 bool isZeros(Value v);
 /// Whether `axes` is a one-entry constant among `accepted`.
 bool axesAre(Value axes, std::initializer_list<int64_t> accepted);

@@ -42,6 +42,7 @@ struct MoeRaiseExpertsPass
       failedAny |= raiseOrtMoe(op, *layout) == RaiseResult::Error;
     raiseBatchedExperts(getOperation(), failedAny);
     raiseInputScaled(getOperation(), failedAny);
+    raiseSortedExperts(getOperation(), failedAny);
     raiseTorchLoops(getOperation(), failedAny);
     raiseTorchDense(getOperation(), failedAny);
     if (failedAny)

@@ -31,6 +31,10 @@ void raiseBatchedExperts(Operation *root, bool &failedAny);
 /// router score (Llama 4) under `root`.
 void raiseInputScaled(Operation *root, bool &failedAny);
 
+/// Raises every block that sorts (token, slot) pairs by expert and runs
+/// one group per expert (JetMoE) under `root`.
+void raiseSortedExperts(Operation *root, bool &failedAny);
+
 /// Raises every dense MoE sum (each expert on every token, weighted by a
 /// column of the scattered routing matrix) under `root`.
 void raiseTorchDense(Operation *root, bool &failedAny);
