@@ -1171,9 +1171,11 @@ Notes:
 
 %(notes)s
 
-These graphs are not raised yet (docs/import.md: the batched forms are issue
-13's); the node patterns a matcher must recognise, per exporter, are in the
-fixtures' README.
+`moe-opt --moe-raise-experts` (and so `moe-compile`) raises every MoE block
+of every kept file to one `moe.layer`: the `batched_mm` blocks, llama4's
+dense score-scaled block and jetmoe's sorted-token block, each router as its
+own `#moe.routing` (docs/import.md, "Raising transformers 5 exports"). The
+node patterns, per exporter, are in the fixtures' README.
 
 ## Why `batched_mm`
 
