@@ -229,7 +229,7 @@ CASES = [
     # The raise reads a Softmax on another axis as no scoring at all, so the
     # reason names the routing weights rather than the axis.
     ("granitemoe_torchscript", softmax_axis_zero,
-     "the routing weights are not top-k router scores"),
+     "the routing weights are a Softmax over another axis than the experts"),
     ("granitemoe_torchscript", smallest_topk,
      "the top-k is not a constant-k largest selection"),
     ("gpt_oss_dynamo", up_slice_even_columns,

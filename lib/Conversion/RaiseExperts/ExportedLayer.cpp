@@ -401,6 +401,9 @@ FailureOr<RouterMatch> raise::matchRouter(Value weights, Value selected,
     r.order = RoutingOrder::topk_then_score;
     logits = skipNoops(topk->getOperand(0));
   } else {
+    if (defOp(w, "Softmax"))
+      return why.decline("the routing weights are a Softmax over another axis "
+                         "than the experts");
     return why.decline("the routing weights are not top-k router scores");
   }
   r.topk = topk;
