@@ -781,8 +781,11 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
 }
 
 /// The register tile: kRegRows token rows by kRegOuts outputs, kLanes
-/// elements of the reduction per step.
-constexpr int64_t kRegRows = 4, kRegOuts = 4, kLanes = 16;
+/// elements of the reduction per step. 12 accumulators, 3 weight vectors
+/// and one token vector fill AVX2's 16 registers; the former 4 x 4 x 16
+/// tile needed 48 and spilled (512-token prefill 397 -> 204 ms,
+/// docs/benchmarks.md).
+constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 
 /// Whether a (out, in) weight can take the vector kernel: every step of
 /// kLanes inputs stays inside one quantisation group and one row.
