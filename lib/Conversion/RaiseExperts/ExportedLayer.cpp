@@ -4,6 +4,8 @@
 
 #include "moe-mlir/Dialect/Moe/Transforms/WeightAccess.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
 #include <cstring>
 
 using namespace mlir;
@@ -590,4 +592,33 @@ FailureOr<Value> raise::buildLayer(OpBuilder &builder, Operation *anchor,
          "the exported graph)";
   }
   return layer.getResult();
+}
+
+LogicalResult
+raise::replaceWithLayer(OpBuilder &builder, Operation *root,
+                        const RouterMatch &router,
+                        ArrayRef<std::optional<ExpertMlp>> experts, Why &why) {
+  builder.setInsertionPoint(root);
+  FailureOr<Value> layer = buildLayer(builder, root, router, experts, why);
+  if (failed(layer))
+    return failure();
+  Value result = *layer;
+  Value old = root->getResult(0);
+  if (old.getType() != result.getType())
+    result =
+        tensor::CastOp::create(builder, root->getLoc(), old.getType(), result);
+  old.replaceAllUsesWith(result);
+  eraseDeadTree(root);
+  return success();
+}
+
+RaiseResult CandidateRaiser::finish(LogicalResult matched, const Twine &what) {
+  if (succeeded(matched))
+    return RaiseResult::Raised;
+  created.eraseAll();
+  if (!why.declined())
+    return RaiseResult::Error;
+  if (recognised)
+    anchor->emitRemark() << what << " not raised to moe.layer: " << why.text;
+  return RaiseResult::Declined;
 }

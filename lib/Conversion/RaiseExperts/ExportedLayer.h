@@ -11,6 +11,7 @@
 #define MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_EXPORTEDLAYER_H
 
 #include "MatchSupport.h"
+#include "RaiseExperts.h"
 
 namespace mlir::moe::raise {
 
@@ -56,6 +57,48 @@ FailureOr<Value> buildLayer(OpBuilder &builder, Operation *anchor,
                             const RouterMatch &router,
                             ArrayRef<std::optional<ExpertMlp>> experts,
                             Why &why);
+
+/// Builds the layer at `root` and puts it in place of `root`'s (T, H)
+/// result; erases what only fed `root`.
+LogicalResult replaceWithLayer(OpBuilder &builder, Operation *root,
+                               const RouterMatch &router,
+                               ArrayRef<std::optional<ExpertMlp>> experts,
+                               Why &why);
+
+/// What matching one candidate block needs: a builder whose creations a
+/// decline undoes, the reason, and whether the experts were recognised
+/// (only then is a decline a near miss worth a remark).
+class CandidateRaiser {
+public:
+  explicit CandidateRaiser(Operation *anchor)
+      : anchor(anchor), builder(anchor) {
+    builder.setListener(&created);
+  }
+
+protected:
+  /// Concludes a match: undoes a failed one and, once the experts were
+  /// recognised, remarks "<what> not raised to moe.layer: <why>".
+  RaiseResult finish(LogicalResult matched, const Twine &what);
+
+  Operation *anchor;
+  OpBuilder builder;
+  CreatedOps created;
+  Why why;
+  bool recognised = false;
+};
+
+/// Runs `Raiser(op).run()` on every `opName` op under `root`, collected
+/// first (a raise erases ops before its anchor only).
+template <typename Raiser>
+void raiseEach(Operation *root, StringRef opName, bool &failedAny) {
+  SmallVector<Operation *> candidates;
+  root->walk([&](Operation *op) {
+    if (op->getName().getStringRef() == opName)
+      candidates.push_back(op);
+  });
+  for (Operation *op : candidates)
+    failedAny |= Raiser(op).run() == RaiseResult::Error;
+}
 
 } // namespace mlir::moe::raise
 

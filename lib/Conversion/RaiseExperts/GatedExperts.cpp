@@ -167,3 +167,31 @@ bool raise::complementary(const PartOf &gate, const PartOf &up) {
          ((gate.part == Part::First && up.part == Part::Second) ||
           (gate.part == Part::Even && up.part == Part::Odd));
 }
+
+Linear raise::stackedLinear(const Bytes &weights,
+                            const std::optional<Bytes> &biases,
+                            std::optional<Part> part, int64_t expert) {
+  Linear lin;
+  lin.weight =
+      part ? takeRows(weights, *part, expert) : expertSlice(weights, expert);
+  lin.out = lin.weight.type.getDimSize(0);
+  lin.in = lin.weight.type.getDimSize(1);
+  if (biases)
+    lin.bias =
+        part ? takeRows(*biases, *part, expert) : expertSlice(*biases, expert);
+  return lin;
+}
+
+ExpertMlp raise::gatedExpert(Value tokens, const Gated &gated, Linear gate,
+                             Linear up, Linear down) {
+  ExpertMlp mlp;
+  mlp.input = tokens;
+  mlp.kind = gated.kind;
+  mlp.alpha = gated.alpha;
+  mlp.beta = gated.beta;
+  mlp.limit = gated.limit;
+  mlp.gate = std::move(gate);
+  mlp.up = std::move(up);
+  mlp.down = std::move(down);
+  return mlp;
+}

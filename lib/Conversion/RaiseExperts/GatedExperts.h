@@ -44,6 +44,15 @@ Bytes takeRows(const Bytes &from, Part part, int64_t expert);
 /// Expert `expert`'s matrix (or bias row) of a stack.
 Bytes expertSlice(const Bytes &from, int64_t expert);
 
+/// Expert `expert`'s linear layer (rows `part`, or all) of an (E, out, in)
+/// weight stack and its optional (E, out) bias stack.
+Linear stackedLinear(const Bytes &weights, const std::optional<Bytes> &biases,
+                     std::optional<Part> part, int64_t expert);
+
+/// An expert MLP reading `tokens` with the activation of `gated`.
+ExpertMlp gatedExpert(Value tokens, const Gated &gated, Linear gate, Linear up,
+                      Linear down);
+
 } // namespace mlir::moe::raise
 
 #endif // MOE_MLIR_LIB_CONVERSION_RAISEEXPERTS_GATEDEXPERTS_H

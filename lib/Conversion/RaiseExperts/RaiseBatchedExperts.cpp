@@ -18,8 +18,6 @@
 #include "GatedExperts.h"
 #include "RaiseExperts.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::raise;
@@ -219,36 +217,14 @@ Value repeatedRows(Value rep, int64_t k, int64_t hidden) {
   return unsqueezed(spread->getOperand(0), 1, 3);
 }
 
-class BatchedRaiser {
+class BatchedRaiser : public CandidateRaiser {
 public:
-  explicit BatchedRaiser(Operation *sum) : sum(sum), builder(sum) {
-    builder.setListener(&created);
-  }
-
-  RaiseResult run() {
-    LogicalResult result = match();
-    if (succeeded(result))
-      return RaiseResult::Raised;
-    created.eraseAll();
-    if (!why.declined())
-      return RaiseResult::Error;
-    if (recognised)
-      sum->emitRemark() << "gathered-expert MoE block not raised to "
-                           "moe.layer: "
-                        << why.text;
-    return RaiseResult::Declined;
-  }
+  explicit BatchedRaiser(Operation *sum) : CandidateRaiser(sum), sum(sum) {}
+  RaiseResult run() { return finish(match(), "gathered-expert MoE block"); }
 
 private:
   LogicalResult match();
-
   Operation *sum;
-  OpBuilder builder;
-  CreatedOps created;
-  Why why;
-  /// Set once the experts are recognised: from then on a decline is a
-  /// near miss worth a remark.
-  bool recognised = false;
 };
 
 LogicalResult BatchedRaiser::match() {
@@ -336,58 +312,28 @@ LogicalResult BatchedRaiser::match() {
     return why.decline("the experts read other tokens than the router");
 
   for (int64_t e = 0; e < down->experts; ++e) {
+    Linear downE = stackedLinear(down->weight, down->bias, std::nullopt, e);
+    if (gated) {
+      experts.push_back(gatedExpert(
+          router->tokens, *gated,
+          stackedLinear(first->weight, first->bias, gatePart->part, e),
+          stackedLinear(first->weight, first->bias, upPart->part, e),
+          std::move(downE)));
+      continue;
+    }
     ExpertMlp mlp;
     mlp.input = router->tokens;
     mlp.kind = kind;
-    if (gated) {
-      mlp.alpha = gated->alpha;
-      mlp.beta = gated->beta;
-      mlp.limit = gated->limit;
-    }
-    auto linear = [&](const BatchedLinear &from,
-                      std::optional<Part> part) -> Linear {
-      Linear lin;
-      lin.weight =
-          part ? takeRows(from.weight, *part, e) : expertSlice(from.weight, e);
-      lin.out = lin.weight.type.getDimSize(0);
-      lin.in = lin.weight.type.getDimSize(1);
-      if (from.bias)
-        lin.bias =
-            part ? takeRows(*from.bias, *part, e) : expertSlice(*from.bias, e);
-      return lin;
-    };
-    if (gated) {
-      mlp.gate = linear(*first, gatePart->part);
-      mlp.up = linear(*first, upPart->part);
-    } else {
-      mlp.up = linear(*first, std::nullopt);
-    }
-    mlp.down = linear(*down, std::nullopt);
+    mlp.up = stackedLinear(first->weight, first->bias, std::nullopt, e);
+    mlp.down = std::move(downE);
     experts.push_back(std::move(mlp));
   }
 
-  builder.setInsertionPoint(sum);
-  FailureOr<Value> layer = buildLayer(builder, sum, *router, experts, why);
-  if (failed(layer))
-    return failure();
-  Value result = *layer;
-  Value old = sum->getResult(0);
-  if (old.getType() != result.getType())
-    result =
-        tensor::CastOp::create(builder, sum->getLoc(), old.getType(), result);
-  old.replaceAllUsesWith(result);
-  eraseDeadTree(sum);
-  return success();
+  return replaceWithLayer(builder, sum, *router, experts, why);
 }
 
 } // namespace
 
 void mlir::moe::raiseBatchedExperts(Operation *root, bool &failedAny) {
-  SmallVector<Operation *> candidates;
-  root->walk([&](Operation *op) {
-    if (op->getName().getStringRef() == "onnx.ReduceSum")
-      candidates.push_back(op);
-  });
-  for (Operation *op : candidates)
-    failedAny |= BatchedRaiser(op).run() == RaiseResult::Error;
+  raiseEach<BatchedRaiser>(root, "onnx.ReduceSum", failedAny);
 }

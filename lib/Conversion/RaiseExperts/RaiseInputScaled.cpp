@@ -15,8 +15,6 @@
 #include "GatedExperts.h"
 #include "RaiseExperts.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::raise;
@@ -86,33 +84,14 @@ Value throughNoopExpand(Value v) {
   return v;
 }
 
-class InputScaledRaiser {
+class InputScaledRaiser : public CandidateRaiser {
 public:
-  explicit InputScaledRaiser(Operation *sum) : sum(sum), builder(sum) {
-    builder.setListener(&created);
-  }
-
-  RaiseResult run() {
-    if (succeeded(match()))
-      return RaiseResult::Raised;
-    created.eraseAll();
-    if (!why.declined())
-      return RaiseResult::Error;
-    if (recognised)
-      sum->emitRemark() << "dense score-scaled MoE block not raised to "
-                           "moe.layer: "
-                        << why.text;
-    return RaiseResult::Declined;
-  }
+  explicit InputScaledRaiser(Operation *sum) : CandidateRaiser(sum), sum(sum) {}
+  RaiseResult run() { return finish(match(), "dense score-scaled MoE block"); }
 
 private:
   LogicalResult match();
-
   Operation *sum;
-  OpBuilder builder;
-  CreatedOps created;
-  Why why;
-  bool recognised = false;
 };
 
 LogicalResult InputScaledRaiser::match() {
@@ -180,47 +159,17 @@ LogicalResult InputScaledRaiser::match() {
     return why.decline("the experts read other tokens than the router");
 
   SmallVector<std::optional<ExpertMlp>, 0> mlps;
-  for (int64_t e = 0; e < experts; ++e) {
-    ExpertMlp mlp;
-    mlp.input = router->tokens;
-    mlp.kind = gated->kind;
-    mlp.alpha = gated->alpha;
-    mlp.beta = gated->beta;
-    mlp.limit = gated->limit;
-    auto linear = [](Bytes weight) {
-      Linear lin;
-      lin.out = weight.type.getDimSize(0);
-      lin.in = weight.type.getDimSize(1);
-      lin.weight = std::move(weight);
-      return lin;
-    };
-    mlp.gate = linear(takeRows(fused->weight, gatePart->part, e));
-    mlp.up = linear(takeRows(fused->weight, upPart->part, e));
-    mlp.down = linear(expertSlice(down->weight, e));
-    mlps.push_back(std::move(mlp));
-  }
-  builder.setInsertionPoint(sum);
-  FailureOr<Value> layer = buildLayer(builder, sum, *router, mlps, why);
-  if (failed(layer))
-    return failure();
-  Value result = *layer;
-  Value old = sum->getResult(0);
-  if (old.getType() != result.getType())
-    result =
-        tensor::CastOp::create(builder, sum->getLoc(), old.getType(), result);
-  old.replaceAllUsesWith(result);
-  eraseDeadTree(sum);
-  return success();
+  for (int64_t e = 0; e < experts; ++e)
+    mlps.push_back(gatedExpert(
+        router->tokens, *gated,
+        stackedLinear(fused->weight, std::nullopt, gatePart->part, e),
+        stackedLinear(fused->weight, std::nullopt, upPart->part, e),
+        stackedLinear(down->weight, std::nullopt, std::nullopt, e)));
+  return replaceWithLayer(builder, sum, *router, mlps, why);
 }
 
 } // namespace
 
 void mlir::moe::raiseInputScaled(Operation *root, bool &failedAny) {
-  SmallVector<Operation *> candidates;
-  root->walk([&](Operation *op) {
-    if (op->getName().getStringRef() == "onnx.ReduceSum")
-      candidates.push_back(op);
-  });
-  for (Operation *op : candidates)
-    failedAny |= InputScaledRaiser(op).run() == RaiseResult::Error;
+  raiseEach<InputScaledRaiser>(root, "onnx.ReduceSum", failedAny);
 }

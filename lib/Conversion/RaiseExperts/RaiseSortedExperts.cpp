@@ -17,8 +17,6 @@
 #include "GatedExperts.h"
 #include "RaiseExperts.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-
 using namespace mlir;
 using namespace mlir::moe;
 using namespace mlir::moe::raise;
@@ -161,34 +159,15 @@ Value truncatedQuotientOf(Value token, int64_t k) {
   return {};
 }
 
-class SortedRaiser {
+class SortedRaiser : public CandidateRaiser {
 public:
   explicit SortedRaiser(Operation *scatter)
-      : scatter(scatter), builder(scatter) {
-    builder.setListener(&created);
-  }
-
-  RaiseResult run() {
-    if (succeeded(match()))
-      return RaiseResult::Raised;
-    created.eraseAll();
-    if (!why.declined())
-      return RaiseResult::Error;
-    if (recognised)
-      scatter->emitRemark() << "sorted-token MoE block not raised to "
-                               "moe.layer: "
-                            << why.text;
-    return RaiseResult::Declined;
-  }
+      : CandidateRaiser(scatter), scatter(scatter) {}
+  RaiseResult run() { return finish(match(), "sorted-token MoE block"); }
 
 private:
   LogicalResult match();
-
   Operation *scatter;
-  OpBuilder builder;
-  CreatedOps created;
-  Why why;
-  bool recognised = false;
 };
 
 LogicalResult SortedRaiser::match() {
@@ -299,12 +278,6 @@ LogicalResult SortedRaiser::match() {
       return why.decline("expert " + Twine(e) +
                          "'s projections do not fit "
                          "the hidden size");
-    ExpertMlp mlp;
-    mlp.input = router->tokens;
-    mlp.kind = gated->kind;
-    mlp.alpha = gated->alpha;
-    mlp.beta = gated->beta;
-    mlp.limit = gated->limit;
     // One expert's fused rows as a one-expert stack.
     Bytes stack = fuseds[e].weight;
     stack.type = RankedTensorType::get({1, fuseds[e].out, fuseds[e].in},
@@ -313,42 +286,16 @@ LogicalResult SortedRaiser::match() {
     if (biasStack)
       biasStack->type = RankedTensorType::get({1, fuseds[e].out},
                                               biasStack->type.getElementType());
-    auto part = [&](Part p) {
-      Linear lin;
-      lin.weight = takeRows(stack, p, 0);
-      lin.out = fuseds[e].out / 2;
-      lin.in = fuseds[e].in;
-      if (biasStack)
-        lin.bias = takeRows(*biasStack, p, 0);
-      return lin;
-    };
-    mlp.gate = part(gatePart->part);
-    mlp.up = part(upPart->part);
-    mlp.down = std::move(downs[e]);
-    mlps.push_back(std::move(mlp));
+    mlps.push_back(gatedExpert(
+        router->tokens, *gated,
+        stackedLinear(stack, biasStack, gatePart->part, 0),
+        stackedLinear(stack, biasStack, upPart->part, 0), std::move(downs[e])));
   }
-  builder.setInsertionPoint(scatter);
-  FailureOr<Value> layer = buildLayer(builder, scatter, *router, mlps, why);
-  if (failed(layer))
-    return failure();
-  Value result = *layer;
-  Value old = scatter->getResult(0);
-  if (old.getType() != result.getType())
-    result = tensor::CastOp::create(builder, scatter->getLoc(), old.getType(),
-                                    result);
-  old.replaceAllUsesWith(result);
-  eraseDeadTree(scatter);
-  return success();
+  return replaceWithLayer(builder, scatter, *router, mlps, why);
 }
 
 } // namespace
 
 void mlir::moe::raiseSortedExperts(Operation *root, bool &failedAny) {
-  SmallVector<Operation *> candidates;
-  root->walk([&](Operation *op) {
-    if (op->getName().getStringRef() == "onnx.ScatterND")
-      candidates.push_back(op);
-  });
-  for (Operation *op : candidates)
-    failedAny |= SortedRaiser(op).run() == RaiseResult::Error;
+  raiseEach<SortedRaiser>(root, "onnx.ScatterND", failedAny);
 }

@@ -161,17 +161,7 @@ RaiseResult raiseDense(Operation *scatter, SymbolicDims &dims) {
         !(*zeros)[1].isConstant(router->experts))
       return why.decline("the routing matrix does not start from zeros of "
                          "shape (T, E)");
-    FailureOr<Value> layer = buildLayer(builder, root, *router, mlps, why);
-    if (failed(layer))
-      return failure();
-    Value value = *layer;
-    Value old = root->getResult(0);
-    if (old.getType() != value.getType())
-      value =
-          tensor::CastOp::create(builder, root->getLoc(), old.getType(), value);
-    old.replaceAllUsesWith(value);
-    eraseDeadTree(root);
-    return success();
+    return replaceWithLayer(builder, root, *router, mlps, why);
   }();
   if (succeeded(result))
     return RaiseResult::Raised;

@@ -391,18 +391,7 @@ LogicalResult LoopRaiser::match() {
     return why.decline("the running sum does not start from zeros shaped "
                        "like the tokens");
 
-  Location loc = tail->getLoc();
-  builder.setInsertionPoint(tail);
-  FailureOr<Value> layer = buildLayer(builder, tail, *router, mlps, why);
-  if (failed(layer))
-    return failure();
-  Value result = *layer;
-  Value old = tail->getResult(0);
-  if (old.getType() != result.getType())
-    result = tensor::CastOp::create(builder, loc, old.getType(), result);
-  old.replaceAllUsesWith(result);
-  eraseDeadTree(tail);
-  return success();
+  return replaceWithLayer(builder, tail, *router, mlps, why);
 }
 
 } // namespace
