@@ -225,6 +225,8 @@ private:
   bool vectorizable(const WeightView &w) const;
   Value productTileVector(Value x, const WeightView &w, Value data,
                           Value scales, Value zps, Value init);
+  Value productAxpyVector(Value x, const WeightView &w, Value data,
+                          Value scales, Value zps, Value init);
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
                          Value zps, Value row, Value k);
   Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
@@ -769,9 +771,11 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
     Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
     Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
     Value tile =
-        reduceCols && vectorizable(w)
+        !vectorizable(w)
+            ? productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile)
+        : reduceCols
             ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
-            : productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile);
+            : productAxpyVector(xTile, w, dTile, sTile, zTile, initTile);
     auto term = cast<scf::InParallelOp>(body->getTerminator());
     b.setInsertionPointToStart(term.getBody());
     tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets, sizes,
@@ -786,6 +790,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
 /// tile needed 48 and spilled (512-token prefill 397 -> 204 ms,
 /// docs/benchmarks.md).
 constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
+/// Output vectors per step of the axpy kernel (U^T h).
+constexpr int64_t kAxpyVecs = 4;
 
 /// Whether a (out, in) weight can take the vector kernel: every step of
 /// kLanes inputs stays inside one quantisation group and one row.
@@ -964,6 +970,71 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
         scf::YieldOp::create(b, loc, ValueRange{t});
       });
   return outer.getResult(0);
+}
+
+/// One tile of `product` for y[n, c] += sum_r x[n, r] W[r, c] (a low-rank
+/// factor U applied as U^T h), as vector code: per token row, kAxpyVecs
+/// vectors of kLanes outputs accumulate broadcast x[n, r] times W's row r,
+/// dequantised kLanes at a time along its contiguous last axis.
+Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
+                                  Value scales, Value zps, Value init) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  Value zero = cIndex(0), one = cIndex(1);
+  Value rows = tensor::DimOp::create(b, loc, init, 0);
+  Value outs = tensor::DimOp::create(b, loc, init, 1);
+  Value inner = tensor::DimOp::create(b, loc, x, 1);
+  int64_t block = kLanes * kAxpyVecs;
+  Value blocked = arith::SubIOp::create(
+      b, loc, outs, arith::RemUIOp::create(b, loc, outs, cIndex(block)));
+  auto columns = [&](Value from, Value to, int64_t vecs, Value t) -> Value {
+    return scf::ForOp::create(
+               b, loc, from, to, cIndex(vecs * kLanes), ValueRange{t},
+               [&](OpBuilder &cb, Location, Value c0, ValueRange accC) {
+                 OpBuilder::InsertionGuard g0(b);
+                 b.setInsertionPointToEnd(cb.getInsertionBlock());
+                 SmallVector<Value> cols;
+                 for (int64_t j = 0; j < vecs; ++j)
+                   cols.push_back(
+                       arith::AddIOp::create(b, loc, c0, cIndex(j * kLanes)));
+                 auto perRow = scf::ForOp::create(
+                     b, loc, zero, rows, one, ValueRange{accC[0]},
+                     [&](OpBuilder &rb, Location, Value n, ValueRange accR) {
+                       OpBuilder::InsertionGuard g1(b);
+                       b.setInsertionPointToEnd(rb.getInsertionBlock());
+                       SmallVector<Value> acc;
+                       for (Value c : cols)
+                         acc.push_back(vector::TransferReadOp::create(
+                             b, loc, f32Vec, accR[0], ValueRange{n, c},
+                             std::nullopt, ArrayRef<bool>{true}));
+                       auto steps = scf::ForOp::create(
+                           b, loc, zero, inner, one, acc,
+                           [&](OpBuilder &kb, Location, Value r, ValueRange a) {
+                             OpBuilder::InsertionGuard g2(b);
+                             b.setInsertionPointToEnd(kb.getInsertionBlock());
+                             Value h = vector::BroadcastOp::create(
+                                 b, loc, f32Vec, extract(x, {n, r}));
+                             SmallVector<Value> next;
+                             for (auto [j, c] : llvm::enumerate(cols))
+                               next.push_back(vector::FMAOp::create(
+                                   b, loc, h,
+                                   loadWeightVector(w, data, scales, zps, r, c),
+                                   a[j]));
+                             scf::YieldOp::create(b, loc, next);
+                           });
+                       Value t = accR[0];
+                       for (auto [j, c] : llvm::enumerate(cols))
+                         t = vector::TransferWriteOp::create(
+                                 b, loc, steps.getResult(j), t,
+                                 ValueRange{n, c}, ArrayRef<bool>{true})
+                                 .getResult();
+                       scf::YieldOp::create(b, loc, ValueRange{t});
+                     });
+                 scf::YieldOp::create(b, loc, perRow.getResults());
+               })
+        .getResult(0);
+  };
+  Value t = columns(zero, blocked, kAxpyVecs, init);
+  return columns(blocked, outs, 1, t);
 }
 
 /// One tile of `product`: a generic over (rows, outputs, reduction) that
