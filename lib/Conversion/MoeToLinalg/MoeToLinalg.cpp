@@ -790,6 +790,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
 /// tile needed 48 and spilled (512-token prefill 397 -> 204 ms,
 /// docs/benchmarks.md).
 constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
+/// Outputs per step for a single row (decode).
+constexpr int64_t kRegOutsSingle = 8;
 /// Output vectors per step of the axpy kernel (U^T h).
 constexpr int64_t kAxpyVecs = 4;
 
@@ -899,7 +901,7 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value blockedRows = arith::SubIOp::create(
       b, loc, rows, arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows)));
 
-  // `count` rows from n0 by the kRegOuts outputs `outIdx`, into t.
+  // `count` rows from n0 by the outputs `outIdx`, into t.
   auto rowTile = [&](int64_t count, Value n0, ArrayRef<Value> outIdx,
                      Value t) -> Value {
     SmallVector<Value> rowIdx;
@@ -907,23 +909,24 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
       rowIdx.push_back(arith::AddIOp::create(b, loc, n0, cIndex(i)));
     Value zeroVec =
         arith::ConstantOp::create(b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
-    SmallVector<Value> zeros(count * kRegOuts, zeroVec);
+    int64_t width = outIdx.size();
+    SmallVector<Value> zeros(count * width, zeroVec);
     auto steps = scf::ForOp::create(
         b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
         [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
           OpBuilder::InsertionGuard g(b);
           b.setInsertionPointToEnd(kb.getInsertionBlock());
           SmallVector<Value> wv, xv, next;
-          for (int64_t j = 0; j < kRegOuts; ++j)
+          for (int64_t j = 0; j < width; ++j)
             wv.push_back(loadWeightVector(w, data, scales, zps, outIdx[j], k));
           for (int64_t i = 0; i < count; ++i)
             xv.push_back(vector::TransferReadOp::create(
                 b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
                 ArrayRef<bool>{true}));
           for (int64_t i = 0; i < count; ++i)
-            for (int64_t j = 0; j < kRegOuts; ++j)
+            for (int64_t j = 0; j < width; ++j)
               next.push_back(vector::FMAOp::create(b, loc, xv[i], wv[j],
-                                                   acc[i * kRegOuts + j]));
+                                                   acc[i * width + j]));
           scf::YieldOp::create(b, loc, next);
         });
     // All reads before any write: a clamped duplicate output reads the
@@ -931,45 +934,48 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     // updated in place.
     SmallVector<Value> results;
     for (int64_t i = 0; i < count; ++i)
-      for (int64_t j = 0; j < kRegOuts; ++j) {
-        Value sum =
-            vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
-                                        steps.getResult(i * kRegOuts + j));
+      for (int64_t j = 0; j < width; ++j) {
+        Value sum = vector::ReductionOp::create(
+            b, loc, vector::CombiningKind::ADD, steps.getResult(i * width + j));
         results.push_back(arith::AddFOp::create(
             b, loc, extract(t, {rowIdx[i], outIdx[j]}), sum));
       }
     for (int64_t i = 0; i < count; ++i)
-      for (int64_t j = 0; j < kRegOuts; ++j)
-        t = insert(results[i * kRegOuts + j], t, {rowIdx[i], outIdx[j]});
+      for (int64_t j = 0; j < width; ++j)
+        t = insert(results[i * width + j], t, {rowIdx[i], outIdx[j]});
     return t;
   };
 
-  auto outer = scf::ForOp::create(
-      b, loc, zero, outs, cIndex(kRegOuts), ValueRange{init},
-      [&](OpBuilder &ob, Location, Value o0, ValueRange accO) {
-        OpBuilder::InsertionGuard g1(b);
-        b.setInsertionPointToEnd(ob.getInsertionBlock());
-        SmallVector<Value> outIdx;
-        for (int64_t j = 0; j < kRegOuts; ++j)
-          outIdx.push_back(arith::MinUIOp::create(
-              b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)), lastOut));
-        auto rowLoop = [&](Value from, Value to, int64_t count, Value t) {
-          return scf::ForOp::create(
-                     b, loc, from, to, cIndex(count), ValueRange{t},
+  // Row blocks with kRegOuts outputs per step, then the remaining rows
+  // (all of decode) one at a time with kRegOutsSingle: one row leaves the
+  // registers to more weight rows, whose loads then overlap.
+  auto pass = [&](Value from, Value to, int64_t count, int64_t width,
+                  Value t0) -> Value {
+    return scf::ForOp::create(
+               b, loc, zero, outs, cIndex(width), ValueRange{t0},
+               [&](OpBuilder &ob, Location, Value o0, ValueRange accO) {
+                 OpBuilder::InsertionGuard g1(b);
+                 b.setInsertionPointToEnd(ob.getInsertionBlock());
+                 SmallVector<Value> outIdx;
+                 for (int64_t j = 0; j < width; ++j)
+                   outIdx.push_back(arith::MinUIOp::create(
+                       b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)),
+                       lastOut));
+                 auto rowLoop = scf::ForOp::create(
+                     b, loc, from, to, cIndex(count), ValueRange{accO[0]},
                      [&](OpBuilder &rb, Location, Value n0, ValueRange acc) {
                        OpBuilder::InsertionGuard g2(b);
                        b.setInsertionPointToEnd(rb.getInsertionBlock());
                        scf::YieldOp::create(
                            b, loc,
                            ValueRange{rowTile(count, n0, outIdx, acc[0])});
-                     })
-              .getResult(0);
-        };
-        Value t = rowLoop(zero, blockedRows, kRegRows, accO[0]);
-        t = rowLoop(blockedRows, rows, 1, t);
-        scf::YieldOp::create(b, loc, ValueRange{t});
-      });
-  return outer.getResult(0);
+                     });
+                 scf::YieldOp::create(b, loc, rowLoop.getResults());
+               })
+        .getResult(0);
+  };
+  Value t = pass(zero, blockedRows, kRegRows, kRegOuts, init);
+  return pass(blockedRows, rows, 1, kRegOutsSingle, t);
 }
 
 /// One tile of `product` for y[n, c] += sum_r x[n, r] W[r, c] (a low-rank
