@@ -758,8 +758,8 @@ def machine_info(args):
         info["iree"] = None
     if args.torch_python and os.path.exists(args.torch_python):
         p = subprocess.run([args.torch_python, "-c",
-                            "import torch, numpy, platform; print(torch.__version__, numpy.__version__, "
-                            "platform.python_version())"], capture_output=True, text=True)
+                            "import torch, numpy, platform; print('%s (NumPy %s, Python %s)' % (torch.__version__,"
+                            " numpy.__version__, platform.python_version()))"], capture_output=True, text=True)
         info["torch"] = p.stdout.strip() if p.returncode == 0 else None
     return info
 
