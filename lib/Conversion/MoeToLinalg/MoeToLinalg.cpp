@@ -225,6 +225,8 @@ private:
   bool vectorizable(const WeightView &w) const;
   Value productTileVector(Value x, const WeightView &w, Value data,
                           Value scales, Value zps, Value init);
+  Value productPanels(Value x, const WeightView &w, Value data, Value scales,
+                      Value zps, Value init, Value full);
   Value productAxpyVector(Value x, const WeightView &w, Value data,
                           Value scales, Value zps, Value init);
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
@@ -713,75 +715,107 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
   };
   Value data = slice(w.data), scales = slice(w.scales),
         zps = slice(w.zeroPoints);
-  // Tiles of (kTileRows rows of x) x (kTileOut outputs), one per task of
-  // the runtime's thread pool: rows for prefill, outputs for decode. With
-  // W stored (out, in) an output tile is a block of W's rows, so the
-  // storage and its scales slice along their first axis.
-  Value n = tensor::DimOp::create(b, loc, init, 0);
-  Value outs = tensor::DimOp::create(b, loc, init, 1);
-  int64_t tileOut = reduceCols ? kTileOut : ShapedType::kDynamic;
-  // Plain arith, not affine helpers: this runs inside loop bodies still
-  // being built, whose blocks affine's validity checks cannot walk.
-  auto ceilDiv = [&](Value v, int64_t t) -> OpFoldResult {
-    return arith::CeilDivUIOp::create(b, loc, v, cIndex(t)).getResult();
+  auto tiled = [&](Value x, Value init) -> Value {
+    // Tiles of (kTileRows rows of x) x (kTileOut outputs), one per task of
+    // the runtime's thread pool: rows for prefill, outputs for decode. With
+    // W stored (out, in) an output tile is a block of W's rows, so the
+    // storage and its scales slice along their first axis.
+    Value n = tensor::DimOp::create(b, loc, init, 0);
+    Value outs = tensor::DimOp::create(b, loc, init, 1);
+    int64_t tileOut = reduceCols ? kTileOut : ShapedType::kDynamic;
+    // Plain arith, not affine helpers: this runs inside loop bodies still
+    // being built, whose blocks affine's validity checks cannot walk.
+    auto ceilDiv = [&](Value v, int64_t t) -> OpFoldResult {
+      return arith::CeilDivUIOp::create(b, loc, v, cIndex(t)).getResult();
+    };
+    OpFoldResult counts[] = {ceilDiv(n, kTileRows),
+                             reduceCols ? ceilDiv(outs, kTileOut)
+                                        : OpFoldResult(b.getIndexAttr(1))};
+    // The body is filled after creation: affine helpers need the block to be
+    // in the op's region.
+    auto forall =
+        scf::ForallOp::create(b, loc, counts, ValueRange{init}, std::nullopt);
+    Block *body = forall.getBody();
+    {
+      ValueRange ivs = body->getArguments();
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(body);
+      auto tileOf = [&](Value iv, int64_t size,
+                        Value total) -> std::pair<OpFoldResult, OpFoldResult> {
+        if (ShapedType::isDynamic(size))
+          return {b.getIndexAttr(0), total};
+        Value start = arith::MulIOp::create(b, loc, iv, cIndex(size));
+        Value len = arith::MinUIOp::create(
+            b, loc, cIndex(size), arith::SubIOp::create(b, loc, total, start));
+        return {start, len};
+      };
+      auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
+      auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
+      auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
+        if (!t)
+          return t;
+        auto type = cast<RankedTensorType>(t.getType());
+        SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+        SmallVector<OpFoldResult> sizes,
+            strides(type.getRank(), b.getIndexAttr(1));
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          sizes.push_back(tensor::getMixedSize(b, loc, t, d));
+        offsets[0] = off;
+        sizes[0] = len;
+        return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes,
+                                              strides);
+      };
+      Value xTile = rows(x, r0, rs);
+      Value out = body->getArguments().back();
+      SmallVector<OpFoldResult> offsets = {r0, c0}, sizes = {rs, cs},
+                                ones(2, b.getIndexAttr(1));
+      Value initTile =
+          tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
+      Value dTile = reduceCols ? rows(data, c0, cs) : data;
+      Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
+      Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
+      Value tile =
+          !vectorizable(w)
+              ? productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile)
+          : reduceCols
+              ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
+              : productAxpyVector(xTile, w, dTile, sTile, zTile, initTile);
+      auto term = cast<scf::InParallelOp>(body->getTerminator());
+      b.setInsertionPointToStart(term.getBody());
+      tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets, sizes,
+                                            ones);
+    }
+    return forall.getResult(0);
   };
-  OpFoldResult counts[] = {ceilDiv(n, kTileRows),
-                           reduceCols ? ceilDiv(outs, kTileOut)
-                                      : OpFoldResult(b.getIndexAttr(1))};
-  // The body is filled after creation: affine helpers need the block to be
-  // in the op's region.
-  auto forall =
-      scf::ForallOp::create(b, loc, counts, ValueRange{init}, std::nullopt);
-  Block *body = forall.getBody();
-  {
-    ValueRange ivs = body->getArguments();
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(body);
-    auto tileOf = [&](Value iv, int64_t size,
-                      Value total) -> std::pair<OpFoldResult, OpFoldResult> {
-      if (ShapedType::isDynamic(size))
-        return {b.getIndexAttr(0), total};
-      Value start = arith::MulIOp::create(b, loc, iv, cIndex(size));
-      Value len = arith::MinUIOp::create(
-          b, loc, cIndex(size), arith::SubIOp::create(b, loc, total, start));
-      return {start, len};
-    };
-    auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
-    auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
-    auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
-      if (!t)
-        return t;
-      auto type = cast<RankedTensorType>(t.getType());
-      SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes,
-          strides(type.getRank(), b.getIndexAttr(1));
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        sizes.push_back(tensor::getMixedSize(b, loc, t, d));
-      offsets[0] = off;
-      sizes[0] = len;
-      return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
-    };
-    Value xTile = rows(x, r0, rs);
-    Value out = body->getArguments().back();
-    SmallVector<OpFoldResult> offsets = {r0, c0}, sizes = {rs, cs},
-                              ones(2, b.getIndexAttr(1));
-    Value initTile =
-        tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
-    Value dTile = reduceCols ? rows(data, c0, cs) : data;
-    Value sTile = reduceCols ? rows(scales, c0, cs) : scales;
-    Value zTile = reduceCols ? rows(zps, c0, cs) : zps;
-    Value tile =
-        !vectorizable(w)
-            ? productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile)
-        : reduceCols
-            ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
-            : productAxpyVector(xTile, w, dTile, sTile, zTile, initTile);
-    auto term = cast<scf::InParallelOp>(body->getTerminator());
-    b.setInsertionPointToStart(term.getBody());
-    tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets, sizes,
-                                          ones);
-  }
-  return forall.getResult(0);
+  if (!reduceCols || !vectorizable(w))
+    return tiled(x, init);
+  // Prefill: whole panels of kTileRows rows by output tiles, so that each
+  // block of weight rows is read once for all of them; the rows left over
+  // (all of decode) by the tiles above.
+  Value n = tensor::DimOp::create(b, loc, init, 0);
+  Value full = arith::SubIOp::create(
+      b, loc, n, arith::RemUIOp::create(b, loc, n, cIndex(kTileRows)));
+  Value done = productPanels(x, w, data, scales, zps, init, full);
+  auto rowsOf = [&](Value t, Value from, Value count) -> Value {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<OpFoldResult> offsets = {from, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {count,
+                                       tensor::getMixedSize(b, loc, t, 1)};
+    SmallVector<OpFoldResult> ones(2, b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(
+        b, loc,
+        RankedTensorType::get({ShapedType::kDynamic, type.getDimSize(1)},
+                              type.getElementType()),
+        t, offsets, sizes, ones);
+  };
+  Value left = arith::SubIOp::create(b, loc, n, full);
+  Value rest = tiled(rowsOf(x, full, left), rowsOf(done, full, left));
+  SmallVector<OpFoldResult> offsets = {full, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {left,
+                                     tensor::getMixedSize(b, loc, done, 1)};
+  SmallVector<OpFoldResult> ones(2, b.getIndexAttr(1));
+  return tensor::InsertSliceOp::create(b, loc, rest, done, offsets, sizes,
+                                       ones);
 }
 
 /// The register tile: kRegRows token rows by kRegOuts outputs, kLanes
@@ -790,6 +824,9 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
 /// tile needed 48 and spilled (512-token prefill 397 -> 204 ms,
 /// docs/benchmarks.md).
 constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
+/// Weight rows per step of the panel kernel: 6 x 2 accumulators, two
+/// token vectors and one broadcast weight fit AVX2's 16 registers.
+constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
 /// Output vectors per step of the axpy kernel (U^T h).
@@ -976,6 +1013,170 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   };
   Value t = pass(zero, blockedRows, kRegRows, kRegOuts, init);
   return pass(blockedRows, rows, 1, kRegOutsSingle, t);
+}
+
+/// Rows [0, full) of `product` (full a multiple of kTileRows) for W stored
+/// (out, in), as a GEMM micro-kernel without horizontal sums: the rows are
+/// packed once into panels of (in, kTileRows); per output tile (one task), each
+/// block of kBcastOuts weight rows is dequantised once into an f32 scratch and
+/// then serves every panel of kTileRows rows, each step broadcasting one
+/// weight per row against two vectors of tokens.
+Value Lowering::productPanels(Value x, const WeightView &w, Value data,
+                              Value scales, Value zps, Value init, Value full) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  static_assert(kTileRows == 2 * kLanes, "two token vectors per panel");
+  Value zero = cIndex(0), one = cIndex(1);
+  int64_t in = w.logical.getShape().back();
+  Value outs = tensor::DimOp::create(b, loc, init, 1);
+  Value panels = arith::DivUIOp::create(b, loc, full, cIndex(kTileRows));
+  auto dynRows = RankedTensorType::get({ShapedType::kDynamic, in}, f32);
+  Value xFull = tensor::ExtractSliceOp::create(
+      b, loc, dynRows, x,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{full, b.getIndexAttr(in)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  // Packed panel-major, (panels, in, kTileRows): a panel's tokens for one
+  // input are one cache line, and a panel is one sequential stream.
+  Value xPanels = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get({ShapedType::kDynamic, kTileRows, in}, f32),
+      xFull, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+      ArrayRef<OpFoldResult>{panels, b.getIndexAttr(kTileRows),
+                             b.getIndexAttr(in)});
+  Value xT = linalg::TransposeOp::create(
+                 b, loc, xPanels,
+                 tensor::EmptyOp::create(
+                     b, loc,
+                     ArrayRef<OpFoldResult>{panels, b.getIndexAttr(in),
+                                            b.getIndexAttr(kTileRows)},
+                     f32),
+                 ArrayRef<int64_t>{0, 2, 1})
+                 .getResult()[0];
+  // No panel, no task: decode skips this entirely.
+  Value hasPanels =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, panels, zero);
+  Value tiles = arith::SelectOp::create(
+      b, loc, hasPanels,
+      arith::CeilDivUIOp::create(b, loc, outs, cIndex(kTileOut)), zero);
+  auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{tiles},
+                                      ValueRange{init}, std::nullopt);
+  Block *body = forall.getBody();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(body);
+    Value c0 =
+        arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(kTileOut));
+    Value cs = arith::MinUIOp::create(b, loc, cIndex(kTileOut),
+                                      arith::SubIOp::create(b, loc, outs, c0));
+    auto rows = [&](Value t) -> Value {
+      if (!t)
+        return t;
+      auto type = cast<RankedTensorType>(t.getType());
+      SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes,
+          strides(type.getRank(), b.getIndexAttr(1));
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        sizes.push_back(tensor::getMixedSize(b, loc, t, d));
+      offsets[0] = c0;
+      sizes[0] = cs;
+      return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
+    };
+    Value dTile = rows(data), sTile = rows(scales), zTile = rows(zps);
+    Value out = body->getArguments().back();
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), c0},
+                              sizes = {full, cs}, ones(2, b.getIndexAttr(1));
+    Value tile0 =
+        tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
+    Value lastOut = arith::SubIOp::create(b, loc, cs, one);
+    Value scratch =
+        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{kBcastOuts, in}, f32);
+    auto blocks = scf::ForOp::create(
+        b, loc, zero, cs, cIndex(kBcastOuts), ValueRange{scratch, tile0},
+        [&](OpBuilder &ob, Location, Value o0, ValueRange carried) {
+          OpBuilder::InsertionGuard g0(b);
+          b.setInsertionPointToEnd(ob.getInsertionBlock());
+          SmallVector<Value> outIdx;
+          for (int64_t j = 0; j < kBcastOuts; ++j)
+            outIdx.push_back(arith::MinUIOp::create(
+                b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)), lastOut));
+          auto dequant = scf::ForOp::create(
+              b, loc, zero, cIndex(in), cIndex(kLanes), ValueRange{carried[0]},
+              [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+                OpBuilder::InsertionGuard g1(b);
+                b.setInsertionPointToEnd(kb.getInsertionBlock());
+                Value t = acc[0];
+                for (int64_t j = 0; j < kBcastOuts; ++j)
+                  t = vector::TransferWriteOp::create(
+                          b, loc,
+                          loadWeightVector(w, dTile, sTile, zTile, outIdx[j],
+                                           k),
+                          t, ValueRange{cIndex(j), k}, ArrayRef<bool>{true})
+                          .getResult();
+                scf::YieldOp::create(b, loc, ValueRange{t});
+              });
+          Value wRows = dequant.getResult(0);
+          auto perPanel = scf::ForOp::create(
+              b, loc, zero, panels, one, ValueRange{carried[1]},
+              [&](OpBuilder &pb, Location, Value p, ValueRange accP) {
+                OpBuilder::InsertionGuard g1(b);
+                b.setInsertionPointToEnd(pb.getInsertionBlock());
+                Value r0 = arith::MulIOp::create(b, loc, p, cIndex(kTileRows));
+                Value r1 = arith::AddIOp::create(b, loc, r0, cIndex(kLanes));
+                Value laneHi = cIndex(kLanes);
+                Value zeroVec = arith::ConstantOp::create(
+                    b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
+                SmallVector<Value> zeros(2 * kBcastOuts, zeroVec);
+                auto steps = scf::ForOp::create(
+                    b, loc, zero, cIndex(in), one, zeros,
+                    [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+                      OpBuilder::InsertionGuard g2(b);
+                      b.setInsertionPointToEnd(kb.getInsertionBlock());
+                      Value lo = vector::TransferReadOp::create(
+                          b, loc, f32Vec, xT, ValueRange{p, k, zero},
+                          std::nullopt, ArrayRef<bool>{true});
+                      Value hi = vector::TransferReadOp::create(
+                          b, loc, f32Vec, xT, ValueRange{p, k, laneHi},
+                          std::nullopt, ArrayRef<bool>{true});
+                      SmallVector<Value> next;
+                      for (int64_t j = 0; j < kBcastOuts; ++j) {
+                        Value wj = vector::BroadcastOp::create(
+                            b, loc, f32Vec, extract(wRows, {cIndex(j), k}));
+                        next.push_back(
+                            vector::FMAOp::create(b, loc, wj, lo, acc[2 * j]));
+                        next.push_back(vector::FMAOp::create(b, loc, wj, hi,
+                                                             acc[2 * j + 1]));
+                      }
+                      scf::YieldOp::create(b, loc, next);
+                    });
+                // t[r, out_j] += lanes; all reads first, so that a clamped
+                // duplicate output writes the same value twice.
+                Value t = accP[0];
+                SmallVector<Value> sums;
+                SmallVector<std::pair<Value, Value>> at;
+                for (int64_t j = 0; j < kBcastOuts; ++j)
+                  for (int64_t v = 0; v < 2; ++v)
+                    for (int64_t i = 0; i < kLanes; ++i) {
+                      Value row =
+                          arith::AddIOp::create(b, loc, v ? r1 : r0, cIndex(i));
+                      Value lane = vector::ExtractOp::create(
+                          b, loc, steps.getResult(2 * j + v),
+                          ArrayRef<int64_t>{i});
+                      sums.push_back(arith::AddFOp::create(
+                          b, loc, extract(t, {row, outIdx[j]}), lane));
+                      at.push_back({row, outIdx[j]});
+                    }
+                for (auto [sum, pos] : llvm::zip(sums, at))
+                  t = insert(sum, t, {pos.first, pos.second});
+                scf::YieldOp::create(b, loc, ValueRange{t});
+              });
+          scf::YieldOp::create(b, loc,
+                               ValueRange{wRows, perPanel.getResult(0)});
+        });
+    auto term = cast<scf::InParallelOp>(body->getTerminator());
+    b.setInsertionPointToStart(term.getBody());
+    tensor::ParallelInsertSliceOp::create(b, loc, blocks.getResult(1), out,
+                                          offsets, sizes, ones);
+  }
+  return forall.getResult(0);
 }
 
 /// One tile of `product` for y[n, c] += sum_r x[n, r] W[r, c] (a low-rank
