@@ -359,19 +359,6 @@ def section(result, command):
     return "\n".join(ln for ln in lines if ln is not None)
 
 
-def write_section(path, text):
-    page = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    start = page.find(SECTION + "\n")
-    if start < 0:
-        page = page.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = page.find("\n## ", start + len(SECTION))
-        rest = page[nxt + 1:] if nxt >= 0 else ""
-        page = page[:start] + text + ("\n" + rest if rest else "")
-    with open(path, "w") as f:
-        f.write(page.rstrip("\n") + "\n")
-
-
 # ----------------------------------------------------------------- main ---
 
 def main(argv=None):
@@ -463,7 +450,7 @@ def main(argv=None):
     print(text)
     out = args.out if args.out is not None else ("-" if args.quick else DOC)
     if out != "-":
-        write_section(out, text)
+        run_bench().write_section(out, SECTION, text)
         print("wrote the section into %s" % out)
     print("results: %s" % os.path.join(work, "results.json"))
     bad = [r for r in rows if not r["moe_run"]["ok"] or r.get("err_vs_ort", 0) > 1e-4

@@ -51,6 +51,21 @@ def tool(name):
     return os.path.join(build, "bin", name)
 
 
+def write_section(path, section, text):
+    """Replaces the docs section that starts with heading `section` (or
+    appends it), keeping the rest of the page."""
+    page = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    start = page.find(section + "\n")
+    if start < 0:
+        page = page.rstrip("\n") + "\n\n" + text
+    else:
+        nxt = page.find("\n## ", start + len(section))
+        rest = page[nxt + 1:] if nxt >= 0 else ""
+        page = page[:start] + text + ("\n" + rest if rest else "")
+    with open(path, "w") as f:
+        f.write(page.rstrip("\n") + "\n")
+
+
 def machine():
     info = {"cores": os.cpu_count(), "python": platform.python_version(),
             "load_average": os.getloadavg()}

@@ -30,7 +30,9 @@ What onnxruntime 1.32.0's CPU ``MoE`` kernel accepts (measured, float32):
 - Absent experts map to all-zero fc2 weights and bias rows.
 """
 
+import contextlib
 import math
+import os
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -66,6 +68,40 @@ def ort_moe_unsupported(meta):
     return None
 
 
+_EXTERNAL = None  # (open data file, its name) while external_initializers is active
+
+
+@contextlib.contextmanager
+def external_initializers(data_path):
+    """Initializers of 1 KiB or more built inside go straight to
+    ``data_path`` as ONNX external data (save the model next to it, with
+    plain ``onnx.save``), so that layers over protobuf's 2 GB limit can be
+    built at all: the ModelProto only holds references."""
+    global _EXTERNAL
+    with open(data_path, "wb") as f:
+        _EXTERNAL = (f, os.path.basename(data_path))
+        try:
+            yield
+        finally:
+            _EXTERNAL = None
+
+
+def _external_tensor(name, a):
+    f, location = _EXTERNAL
+    offset = f.tell()
+    f.write(memoryview(a).cast("B"))
+    t = TensorProto()
+    t.name = name
+    t.data_type = helper.np_dtype_to_tensor_dtype(a.dtype)
+    t.dims.extend(a.shape)
+    t.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)),
+                       ("length", str(a.nbytes))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return t
+
+
 class _Graph:
     """Collects nodes and initializers, naming intermediate values."""
 
@@ -73,7 +109,11 @@ class _Graph:
         self.nodes, self.inits, self._n = [], [], 0
 
     def init(self, name, array):
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        a = np.ascontiguousarray(array)
+        if _EXTERNAL is not None and a.nbytes >= 1024:
+            self.inits.append(_external_tensor(name, a))
+        else:
+            self.inits.append(numpy_helper.from_array(a, name))
         return name
 
     def const(self, value, dtype=np.float32):

@@ -37,7 +37,7 @@ import pytest
 from conftest import record_error
 from moe_mlir import onnx_models, torch_graphs
 from moe_mlir import reference as ref
-from moe_mlir.synth import random_layer
+from moe_mlir.synth import random_layer, structured_layer
 from tools import (REPO, artifact_layout, moe_compile, moe_opt, moe_run, moe_translate,
                    rel_l2)
 
@@ -636,3 +636,23 @@ def test_zero_tokens_torch_export_is_refused_or_empty(artifacts, tmp_path):
         assert np.load(tmp_path / "y.npy").shape == x.shape
     else:
         assert_run_error(proc, "Reshape", "number of elements")
+
+
+def test_layer_built_into_external_data_compiles_and_runs(tmp_path):
+    """onnx_models.external_initializers (how bench/harness.py writes
+    Mixtral-sized layers past protobuf's 2 GB) gives a model that
+    onnxruntime and moe-compile both read."""
+    arrays, meta, _ = structured_layer(0, groups=2, noise=0.05, num_experts=4, hidden=64,
+                                       inter=96, top_k=2, activation="silu", glu=True)
+    path = tmp_path / "m.onnx"
+    with onnx_models.external_initializers(str(path) + ".data"):
+        model = onnx_models.ort_moe_model(arrays, meta)
+    onnx.save(model, path)
+    assert path.stat().st_size < 4096 < (tmp_path / "m.onnx.data").stat().st_size
+    x = np.random.default_rng(3).standard_normal((7, 64)).astype(np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"tokens": x})[0]
+    moe_compile(path, "-o", tmp_path / "m.moe", "--no-compress")
+    np.save(tmp_path / "x.npy", x)
+    moe_run(tmp_path / "m.moe", "--input", f"tokens={tmp_path / 'x.npy'}",
+            "--output", f"output={tmp_path / 'y.npy'}")
+    assert rel_l2(np.load(tmp_path / "y.npy"), want) <= 1e-5

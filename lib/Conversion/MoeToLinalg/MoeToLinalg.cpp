@@ -184,6 +184,20 @@ private:
     return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
         .getResult(0);
   }
+  /// Rows [off, off + len) of `t` (its first axis), whole along the others;
+  /// null stays null.
+  Value sliceRows(Value t, OpFoldResult off, OpFoldResult len) {
+    if (!t)
+      return t;
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes, strides(type.getRank(), b.getIndexAttr(1));
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(tensor::getMixedSize(b, loc, t, d));
+    offsets[0] = off;
+    sizes[0] = len;
+    return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
+  }
   Value constI64Table(ArrayRef<int64_t> values) {
     auto type = RankedTensorType::get({(int64_t)values.size()}, i64);
     return arith::ConstantOp::create(b, loc,
@@ -751,19 +765,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
       };
       auto [r0, rs] = tileOf(ivs[0], kTileRows, n);
       auto [c0, cs] = tileOf(ivs[1], tileOut, outs);
-      auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) -> Value {
-        if (!t)
-          return t;
-        auto type = cast<RankedTensorType>(t.getType());
-        SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-        SmallVector<OpFoldResult> sizes,
-            strides(type.getRank(), b.getIndexAttr(1));
-        for (int64_t d = 0; d < type.getRank(); ++d)
-          sizes.push_back(tensor::getMixedSize(b, loc, t, d));
-        offsets[0] = off;
-        sizes[0] = len;
-        return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes,
-                                              strides);
+      auto rows = [&](Value t, OpFoldResult off, OpFoldResult len) {
+        return sliceRows(t, off, len);
       };
       Value xTile = rows(x, r0, rs);
       Value out = body->getArguments().back();
@@ -796,17 +799,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
   Value full = arith::SubIOp::create(
       b, loc, n, arith::RemUIOp::create(b, loc, n, cIndex(kTileRows)));
   Value done = productPanels(x, w, data, scales, zps, init, full);
-  auto rowsOf = [&](Value t, Value from, Value count) -> Value {
-    auto type = cast<RankedTensorType>(t.getType());
-    SmallVector<OpFoldResult> offsets = {from, b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {count,
-                                       tensor::getMixedSize(b, loc, t, 1)};
-    SmallVector<OpFoldResult> ones(2, b.getIndexAttr(1));
-    return tensor::ExtractSliceOp::create(
-        b, loc,
-        RankedTensorType::get({ShapedType::kDynamic, type.getDimSize(1)},
-                              type.getElementType()),
-        t, offsets, sizes, ones);
+  auto rowsOf = [&](Value t, Value from, Value count) {
+    return sliceRows(t, from, count);
   };
   Value left = arith::SubIOp::create(b, loc, n, full);
   Value rest = tiled(rowsOf(x, full, left), rowsOf(done, full, left));
@@ -1067,19 +1061,7 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
         arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(kTileOut));
     Value cs = arith::MinUIOp::create(b, loc, cIndex(kTileOut),
                                       arith::SubIOp::create(b, loc, outs, c0));
-    auto rows = [&](Value t) -> Value {
-      if (!t)
-        return t;
-      auto type = cast<RankedTensorType>(t.getType());
-      SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes,
-          strides(type.getRank(), b.getIndexAttr(1));
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        sizes.push_back(tensor::getMixedSize(b, loc, t, d));
-      offsets[0] = c0;
-      sizes[0] = cs;
-      return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
-    };
+    auto rows = [&](Value t) { return sliceRows(t, c0, cs); };
     Value dTile = rows(data), sTile = rows(scales), zTile = rows(zps);
     Value out = body->getArguments().back();
     SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), c0},
