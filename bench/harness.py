@@ -325,6 +325,13 @@ def reference_main(spec):
         json.dump(routing, f)
 
 
+FORMS = ("loop", "ort", "qmoe", "dense")
+# The ONNX form each system reads (moe-mlir compiles the torch-export loop).
+FORM_OF = {"moe-nc": "loop", "moe-default": "loop", "moe-b8": "loop", "moe-q4": "loop",
+           "ort-loop": "loop", "ort-moe": "ort", "ort-qmoe": "qmoe", "iree": "loop",
+           "iree-dense": "dense", "torch": "loop"}
+
+
 def prepare_main(spec):
     """Writes weights (.npy) and the ONNX forms of one size into spec['work']."""
     sys.path.insert(0, os.path.join(REPO, "python"))
@@ -338,15 +345,20 @@ def prepare_main(spec):
                                        hidden=cfg["hidden"], inter=cfg["inter"], top_k=cfg["top_k"],
                                        activation="silu", glu=True)
     os.makedirs(os.path.join(wd, "weights"), exist_ok=True)
-    for k, v in arrays.items():
-        np.save(os.path.join(wd, "weights", k + ".npy"), v)
+    if spec.get("weights", True):
+        for k, v in arrays.items():
+            np.save(os.path.join(wd, "weights", k + ".npy"), v)
     total = sum(v.nbytes for v in arrays.values())
-    info = {}
+    info_path = os.path.join(wd, "models.json")
+    info = json.load(open(info_path)) if os.path.exists(info_path) and not spec.get("weights", True) else {}
+    forms = spec.get("forms", FORMS)
     for form, build in (("loop", lambda: torch_graphs.torch_loop_model(arrays, meta)),
                         ("ort", lambda: onnx_models.ort_moe_model(arrays, meta)),
                         ("qmoe", lambda: onnx_models.ort_qmoe_model(arrays, meta, bits=4, block_size=32,
                                                                     zero_points=True)),
                         ("dense", lambda: onnx_models.dense_reference_model(arrays, meta))):
+        if form not in forms:
+            continue
         start = time.perf_counter()
         path = os.path.join(wd, form + ".onnx")
         external = total > EXTERNAL_DATA_BYTES
@@ -367,7 +379,7 @@ def prepare_main(spec):
                           build_s=time.perf_counter() - start)
         del model
     info["weight_bytes"] = total
-    with open(os.path.join(wd, "models.json"), "w") as f:
+    with open(info_path, "w") as f:
         json.dump(info, f, indent=1)
 
 
@@ -493,14 +505,22 @@ def bench_size(name, cfg, args, ceilings):
     stamp = dict(hidden=cfg["hidden"], inter=cfg["inter"], experts=cfg["experts"], top_k=cfg["top_k"], v=1)
     stamp_path = os.path.join(work, "stamp.json")
     timing = {}
+    # The ONNX forms the chosen systems read, each built in its own process
+    # (a Mixtral-sized layer is 5.6 GB per form; several in one process
+    # exhaust 24 GiB).
+    needed = sorted({FORM_OF[s] for s in args.systems if s in FORM_OF} | {"loop"})
+    models_path = os.path.join(work, "models.json")
+    have = json.load(open(models_path)) if os.path.exists(models_path) else {}
     if not (os.path.exists(stamp_path) and json.load(open(stamp_path)) == stamp
-            and os.path.exists(os.path.join(work, "models.json"))):
-        log("[%s] writing weights and ONNX models..." % name)
+            and all(f in have for f in needed)):
+        log("[%s] writing weights and ONNX models (%s)..." % (name, ", ".join(needed)))
         start = time.perf_counter()
-        rc, out, err, _, _ = run_measured([sys.executable, os.path.abspath(__file__), "--prepare",
-                                           json.dumps(dict(config=cfg, work=work))])
-        if rc:
-            raise SystemExit("prepare failed: %s" % err[-2000:])
+        for i, form in enumerate(needed):
+            rc, out, err, _, _ = run_measured([
+                sys.executable, os.path.abspath(__file__), "--prepare",
+                json.dumps(dict(config=cfg, work=work, forms=[form], weights=(i == 0)))])
+            if rc:
+                raise SystemExit("prepare failed (%s, exit %d): %s" % (form, rc, err[-2000:]))
         json.dump(stamp, open(stamp_path, "w"))
         timing["prepare_s"] = time.perf_counter() - start
     models = json.load(open(os.path.join(work, "models.json")))
