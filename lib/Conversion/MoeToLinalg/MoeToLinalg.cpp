@@ -198,6 +198,15 @@ private:
     sizes[0] = len;
     return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
   }
+  /// from, from + 1, ..., from + count - 1, each at most `last`: a block of
+  /// outputs whose tail past the end repeats the last one.
+  SmallVector<Value> clampedRange(Value from, int64_t count, Value last) {
+    SmallVector<Value> out;
+    for (int64_t j = 0; j < count; ++j)
+      out.push_back(arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, from, cIndex(j)), last));
+    return out;
+  }
   Value constI64Table(ArrayRef<int64_t> values) {
     auto type = RankedTensorType::get({(int64_t)values.size()}, i64);
     return arith::ConstantOp::create(b, loc,
@@ -987,11 +996,7 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
                [&](OpBuilder &ob, Location, Value o0, ValueRange accO) {
                  OpBuilder::InsertionGuard g1(b);
                  b.setInsertionPointToEnd(ob.getInsertionBlock());
-                 SmallVector<Value> outIdx;
-                 for (int64_t j = 0; j < width; ++j)
-                   outIdx.push_back(arith::MinUIOp::create(
-                       b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)),
-                       lastOut));
+                 SmallVector<Value> outIdx = clampedRange(o0, width, lastOut);
                  auto rowLoop = scf::ForOp::create(
                      b, loc, from, to, cIndex(count), ValueRange{accO[0]},
                      [&](OpBuilder &rb, Location, Value n0, ValueRange acc) {
@@ -1076,10 +1081,7 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
         [&](OpBuilder &ob, Location, Value o0, ValueRange carried) {
           OpBuilder::InsertionGuard g0(b);
           b.setInsertionPointToEnd(ob.getInsertionBlock());
-          SmallVector<Value> outIdx;
-          for (int64_t j = 0; j < kBcastOuts; ++j)
-            outIdx.push_back(arith::MinUIOp::create(
-                b, loc, arith::AddIOp::create(b, loc, o0, cIndex(j)), lastOut));
+          SmallVector<Value> outIdx = clampedRange(o0, kBcastOuts, lastOut);
           auto dequant = scf::ForOp::create(
               b, loc, zero, cIndex(in), cIndex(kLanes), ValueRange{carried[0]},
               [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
