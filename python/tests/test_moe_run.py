@@ -113,10 +113,55 @@ def test_bench_prints_one_json_line_last(fixture, tmp_path):
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip().splitlines()[-1]
     bench = json.loads(line)
-    assert set(bench) == {"runs", "tokens", "median_ms", "p90_ms", "tokens_per_s"}
-    assert bench["runs"] == 7 and bench["tokens"] == 33
-    assert 0 < bench["median_ms"] <= bench["p90_ms"]
+    assert set(bench) == {"runs", "batches", "tokens", "median_ms", "p90_ms", "min_ms",
+                          "tokens_per_s"}
+    assert bench["runs"] == 7 and bench["tokens"] == 33 and bench["batches"] == 1
+    assert 0 < bench["min_ms"] <= bench["median_ms"] <= bench["p90_ms"]
     assert bench["tokens_per_s"] == pytest.approx(33 / (bench["median_ms"] / 1000), rel=1e-3)
+
+
+def test_batches_run_each_slice_and_stack_the_outputs(fixture, tmp_path):
+    """--batches: every input's first axis indexes separate runs (here 5
+    batches of 3 tokens); each output file stacks the 5 results, and
+    --bench cycles over the batches."""
+    xs, offsets = [], []
+    for b in range(5):
+        x, offset, _ = inputs(tmp_path, 3)
+        xs.append(x + np.float32(10 * b))
+        offsets.append(offset + b)
+    xp, op = tmp_path / "xs.npy", tmp_path / "offsets.npy"
+    np.save(xp, np.stack(xs))
+    np.save(op, np.stack(offsets))
+    proc = moe_run(fixture / "model.moe", "--batches", "--input", f"x={xp}",
+                   "--input", f"offset={op}", "--output", f"y={tmp_path / 'y.npy'}",
+                   "--output", f"count={tmp_path / 'count.npy'}",
+                   "--bench", "4", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (5, 3, HIDDEN)
+    for b in range(5):
+        np.testing.assert_array_equal(y[b], expected_y(xs[b], offsets[b]))
+    np.testing.assert_array_equal(np.load(tmp_path / "count.npy"), [3] * 5)
+    bench = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert bench["batches"] == 5 and bench["tokens"] == 3 and bench["runs"] == 4
+
+
+def test_batch_errors(fixture, tmp_path):
+    model = fixture / "model.moe"
+    x, offset, _ = inputs(tmp_path, 3)
+    xp, op, scalar = tmp_path / "xs.npy", tmp_path / "os.npy", tmp_path / "s.npy"
+    np.save(xp, np.stack([x, x]))
+    np.save(op, np.stack([offset] * 3))
+    np.save(scalar, np.float32(1))
+    assert_error(moe_run(model, "--batches", "--input", f"x={xp}", "--input", f"offset={op}"),
+                 "--batches: --input offset has 3 batches, --input x 2")
+    assert_error(moe_run(model, "--batches", "--input", f"x={scalar}", "--input", f"offset={op}"),
+                 "--input x", "has no batches")
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 3, HIDDEN), np.float32))
+    assert_error(moe_run(model, "--batches", "--input", f"x={empty}", "--input", f"offset={op}"),
+                 "--input x", "has no batches")
+    assert_error(moe_run(model, "--warmup", "-1"), "--warmup wants an integer >= 0", code=2)
 
 
 def cv(counts):

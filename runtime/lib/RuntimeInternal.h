@@ -27,6 +27,10 @@ const RunContext *setCurrentRun(const RunContext *run);
 /// The number of threads a run may use at most (the cores of this host).
 int maxThreads();
 
+/// A parallel loop is cut into at most this many ranges per thread, taken
+/// first come first served (ThreadPool.cpp).
+constexpr int64_t kRangesPerThread = 4;
+
 /// moe_rt_parallel_for with an explicit thread count.
 void parallelFor(int64_t n, void (*body)(int64_t, int64_t, void *), void *ctx,
                  int threads);

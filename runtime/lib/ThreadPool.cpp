@@ -7,14 +7,25 @@
 // when every worker is busy elsewhere. A body that calls parallel_for again
 // runs that call inline (no nested parallelism, no deadlock).
 //
+// A decode step is a chain of short loops (tens of microseconds each), so
+// waking a sleeping worker per loop (a futex round trip, 10-50 us on a VM)
+// would cost as much as the loop. Workers therefore poll for new work for a
+// while after their last job before they sleep (MOE_SPIN_US, default 200;
+// 0 sleeps at once), and the caller polls for its helpers likewise. A loop
+// is cut into a few ranges per thread, taken first come first served, so a
+// helper that starts late takes less of it rather than delaying the end.
+//
 //===----------------------------------------------------------------------===//
 
 #include "RuntimeInternal.h"
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -32,7 +43,8 @@ struct Job {
   void *ctx = nullptr;
   const RunContext *run = nullptr;
   int64_t ranges = 0;
-  int helpers = 0; // workers that joined; guarded by the pool's mutex
+  int64_t maxHelpers = 0; // the run's threads but the caller, at most
+  int64_t helpers = 0; // workers that joined; guarded by the pool's mutex
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::mutex mu;
@@ -57,6 +69,40 @@ struct Job {
   }
 };
 
+/// How long a thread polls before it sleeps (MOE_SPIN_US).
+std::chrono::microseconds spinTime() {
+  static const std::chrono::microseconds time = [] {
+    const char *text = std::getenv("MOE_SPIN_US");
+    char *end = nullptr;
+    long us = text ? std::strtol(text, &end, 10) : 200;
+    if (text && (end == text || *end || us < 0))
+      us = 200;
+    return std::chrono::microseconds(us);
+  }();
+  return time;
+}
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+/// Polls `ready` until it holds or the spin time has passed; whether it held.
+template <typename Ready> bool spinUntil(Ready ready) {
+  auto deadline = std::chrono::steady_clock::now() + spinTime();
+  for (unsigned i = 0;; ++i) {
+    if (ready())
+      return true;
+    // The clock costs more than a poll: read it every 64 polls.
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline)
+      return false;
+    cpuRelax();
+  }
+}
+
 class Pool {
 public:
   explicit Pool(int workers) {
@@ -65,11 +111,15 @@ public:
   }
 
   void submit(const std::shared_ptr<Job> &job) {
+    bool wakeSleepers;
     {
       std::lock_guard<std::mutex> lock(mu);
       queue.push_back(job);
+      queued.store(queue.size(), std::memory_order_release);
+      wakeSleepers = sleepers > 0;
     }
-    wake.notify_all();
+    if (wakeSleepers)
+      wake.notify_all();
   }
 
   void withdraw(const std::shared_ptr<Job> &job) {
@@ -79,28 +129,43 @@ public:
         queue.erase(it);
         break;
       }
+    queued.store(queue.size(), std::memory_order_release);
   }
 
 private:
   void loop() {
-    std::unique_lock<std::mutex> lock(mu);
     for (;;) {
-      wake.wait(lock, [&] { return !queue.empty(); });
-      std::shared_ptr<Job> job = queue.front();
-      // A job wants at most ranges - 1 helpers (its caller is one more).
-      if (++job->helpers >= job->ranges - 1 ||
-          job->next.load() >= job->ranges)
-        queue.pop_front();
-      lock.unlock();
+      std::shared_ptr<Job> job = take();
       job->work();
-      job.reset();
-      lock.lock();
+    }
+  }
+
+  /// The next job to help with: polled for, then slept for.
+  std::shared_ptr<Job> take() {
+    for (;;) {
+      spinUntil(
+          [&] { return queued.load(std::memory_order_acquire) != 0; });
+      std::unique_lock<std::mutex> lock(mu);
+      if (queue.empty()) {
+        ++sleepers;
+        wake.wait(lock, [&] { return !queue.empty(); });
+        --sleepers;
+      }
+      std::shared_ptr<Job> job = queue.front();
+      if (++job->helpers >= job->maxHelpers ||
+          job->next.load() >= job->ranges) {
+        queue.pop_front();
+        queued.store(queue.size(), std::memory_order_release);
+      }
+      return job;
     }
   }
 
   std::mutex mu;
   std::condition_variable wake;
   std::deque<std::shared_ptr<Job>> queue;
+  std::atomic<size_t> queued{0}; // queue.size(), readable without the lock
+  int sleepers = 0;              // guarded by mu
   std::vector<std::thread> threads;
 };
 
@@ -148,10 +213,13 @@ void parallelFor(int64_t n, void (*body)(int64_t, int64_t, void *), void *ctx,
   job->body = body;
   job->ctx = ctx;
   job->run = currentRun();
-  job->ranges = n < threads ? n : threads;
+  job->ranges = std::min<int64_t>(n, int64_t(threads) * kRangesPerThread);
+  job->maxHelpers = std::min<int64_t>(threads, n) - 1;
   pool().submit(job);
   job->work();
   pool().withdraw(job);
+  if (spinUntil([&] { return job->done.load() == job->ranges; }))
+    return;
   std::unique_lock<std::mutex> lock(job->mu);
   job->finished.wait(lock, [&] { return job->done.load() == job->ranges; });
 }

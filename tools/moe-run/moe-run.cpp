@@ -1,7 +1,8 @@
 //===- moe-run.cpp - Runs a compiled model (model.moe) --------------------===//
 //
 //   moe-run model.moe --input NAME=FILE.npy ... [--output NAME=FILE.npy ...]
-//           [--bench N] [--profile FILE.json] [--threads N] [--describe]
+//           [--bench N] [--warmup N] [--batches] [--profile FILE.json]
+//           [--threads N] [--describe]
 //
 // Links only the runtime (no LLVM, MLIR or shared protobuf), so the binary
 // can be copied to the machine that runs the model. Every failure is one
@@ -28,15 +29,17 @@ namespace {
 const char *kUsage =
     "usage: moe-run MODEL.moe [--input NAME=FILE.npy]... "
     "[--output NAME=FILE.npy]...\n"
-    "               [--bench N] [--profile FILE.json] [--threads N] "
-    "[--describe] [--no-checksums]\n"
+    "               [--bench N] [--warmup N] [--batches] [--profile FILE.json]\n"
+    "               [--threads N] [--describe] [--no-checksums]\n"
     "\n"
     "Runs a model compiled by moe-compile. Inputs and outputs are NumPy .npy\n"
     "files; every input of the model must be given. --describe prints the\n"
-    "inputs and outputs. --bench N runs 3 warm-up and N timed runs and\n"
-    "prints one JSON line. --profile writes the routing profile of the\n"
-    "first run. --threads N (0: all cores). --no-checksums skips hashing\n"
-    "the file at load.\n";
+    "inputs and outputs. --batches: the first axis of every input indexes\n"
+    "independent runs (B batches); each output file stacks the B results.\n"
+    "--bench N runs --warmup more runs (default 3), then N timed runs, both\n"
+    "cycling over the batches, and prints one JSON line. --profile writes\n"
+    "the routing profile of the first pass. --threads N (0: all cores).\n"
+    "--no-checksums skips hashing the file at load.\n";
 
 struct UsageError {
   std::string message;
@@ -53,6 +56,8 @@ struct Options {
   std::string model;
   std::vector<Binding> inputs, outputs;
   long bench = 0;
+  long warmup = 3;
+  bool batches = false;
   std::string profile;
   long threads = 0;
   bool describe = false;
@@ -99,10 +104,14 @@ Options parseArgs(int argc, char **argv) {
       o.noChecksums = true;
       continue;
     }
+    if (arg == "--batches") {
+      o.batches = true;
+      continue;
+    }
     size_t eq = arg.find('=');
     std::string flag = arg.substr(0, eq);
     if (flag != "--input" && flag != "--output" && flag != "--bench" &&
-        flag != "--profile" && flag != "--threads")
+        flag != "--warmup" && flag != "--profile" && flag != "--threads")
       throw UsageError{"unknown option '" + arg + "'"};
     if (eq != std::string::npos)
       value = arg.substr(eq + 1);
@@ -116,6 +125,8 @@ Options parseArgs(int argc, char **argv) {
       o.outputs.push_back(parseBinding(flag, value));
     else if (flag == "--bench")
       o.bench = parseCount(flag, value, 1);
+    else if (flag == "--warmup")
+      o.warmup = parseCount(flag, value, 0);
     else if (flag == "--threads")
       o.threads = parseCount(flag, value, 0);
     else if (value.empty())
@@ -268,15 +279,37 @@ int runTool(const Options &o) {
                     "' holds dtype '" + arrays[i].descr +
                     "', which moe-run does not read (float32, float16, "
                     "float64, int64, int32, int8, uint8, bool)"};
-    if (arrays[i].shape.size() > MOE_MAX_RANK)
+    size_t skip = o.batches ? 1 : 0;
+    if (arrays[i].shape.size() < skip || (o.batches && !arrays[i].shape[0]))
+      throw Failure{"--input " + o.inputs[i].name + ": '" +
+                    o.inputs[i].file +
+                    "' has no batches (--batches reads the first axis)"};
+    if (arrays[i].shape.size() - skip > MOE_MAX_RANK)
       throw Failure{"--input " + o.inputs[i].name + ": '" +
                     o.inputs[i].file + "' has rank " +
-                    std::to_string(arrays[i].shape.size()) + ", more than " +
-                    std::to_string(MOE_MAX_RANK)};
-    t.rank = int32_t(arrays[i].shape.size());
-    std::copy(arrays[i].shape.begin(), arrays[i].shape.end(), t.shape);
+                    std::to_string(arrays[i].shape.size() - skip) +
+                    ", more than " + std::to_string(MOE_MAX_RANK)};
+    t.rank = int32_t(arrays[i].shape.size() - skip);
+    std::copy(arrays[i].shape.begin() + skip, arrays[i].shape.end(), t.shape);
     t.data = arrays[i].data.data();
   }
+  int64_t numBatches = 1;
+  if (o.batches && !inputs.empty()) {
+    numBatches = arrays[0].shape[0];
+    for (size_t i = 1; i < inputs.size(); ++i)
+      if (arrays[i].shape[0] != numBatches)
+        throw Failure{"--batches: --input " + o.inputs[i].name + " has " +
+                      std::to_string(arrays[i].shape[0]) + " batches, --input " +
+                      o.inputs[0].name + " " + std::to_string(numBatches)};
+  }
+  // The inputs of batch b: views into the arrays.
+  auto batch = [&](int64_t b) {
+    std::vector<moe_tensor> views = inputs;
+    for (size_t i = 0; i < views.size(); ++i)
+      views[i].data = arrays[i].data.data() +
+                      size_t(b) * (arrays[i].data.size() / size_t(numBatches));
+    return views;
+  };
 
   moe_profile *profile = nullptr;
   if (!o.profile.empty() && !(profile = moe_profile_create(m)))
@@ -289,9 +322,13 @@ int runTool(const Options &o) {
   moe_run_options runOptions{};
   runOptions.threads = int(o.threads);
   runOptions.profile = profile;
-  {
+  // The first pass runs every batch once and keeps what --output asks for.
+  std::vector<std::vector<int64_t>> outShapes(nOut);
+  std::vector<std::vector<char>> outBytes(nOut);
+  for (int64_t b = 0; b < numBatches; ++b) {
     Outputs out(nOut);
-    if (moe_run(m, inputs.data(), inputs.size(), out.tensors.data(), nOut,
+    std::vector<moe_tensor> in = batch(b);
+    if (moe_run(m, in.data(), in.size(), out.tensors.data(), nOut,
                 &runOptions) != 0)
       throw Failure{moe_last_error()};
     for (size_t k = 0; k < nOut; ++k) {
@@ -299,11 +336,24 @@ int runTool(const Options &o) {
         continue;
       const moe_tensor &t = out.tensors[k];
       std::vector<int64_t> shape(t.shape, t.shape + t.rank);
+      if (b == 0)
+        outShapes[k] = shape;
+      else if (shape != outShapes[k])
+        throw Failure{"--output " + std::string(t.name) +
+                      ": batches give different shapes, which one file "
+                      "cannot stack"};
       size_t bytes = moe_dtype_size(t.dtype);
       for (int64_t d : shape)
         bytes *= size_t(d);
-      std::string error = moe::rt::writeNpy(
-          outputFiles[k], descrOfDtype(t.dtype), shape, t.data, bytes);
+      const char *data = static_cast<const char *>(t.data);
+      outBytes[k].insert(outBytes[k].end(), data, data + bytes);
+      if (b + 1 < numBatches)
+        continue;
+      if (o.batches)
+        shape.insert(shape.begin(), numBatches);
+      std::string error =
+          moe::rt::writeNpy(outputFiles[k], descrOfDtype(t.dtype), shape,
+                            outBytes[k].data(), outBytes[k].size());
       if (!error.empty())
         throw Failure{"--output " + std::string(t.name) + ": " + error};
     }
@@ -313,16 +363,20 @@ int runTool(const Options &o) {
 
   if (o.bench) {
     runOptions.profile = nullptr;
+    std::vector<std::vector<moe_tensor>> batches;
+    for (int64_t b = 0; b < numBatches; ++b)
+      batches.push_back(batch(b));
     std::vector<double> ms;
-    for (long r = 0; r < 3 + o.bench; ++r) {
+    for (long r = 0; r < o.warmup + o.bench; ++r) {
+      std::vector<moe_tensor> &in = batches[size_t(r % numBatches)];
       Outputs out(nOut);
       auto start = std::chrono::steady_clock::now();
-      int rc = moe_run(m, inputs.data(), inputs.size(), out.tensors.data(),
-                       nOut, &runOptions);
+      int rc = moe_run(m, in.data(), in.size(), out.tensors.data(), nOut,
+                       &runOptions);
       auto stop = std::chrono::steady_clock::now();
       if (rc != 0)
         throw Failure{moe_last_error()};
-      if (r >= 3)
+      if (r >= o.warmup)
         ms.push_back(
             std::chrono::duration<double, std::milli>(stop - start).count());
     }
@@ -331,7 +385,8 @@ int runTool(const Options &o) {
                         ? ms[ms.size() / 2]
                         : (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]) / 2;
     double p90 = percentile(ms, 0.9);
-    // Tokens: all but the last dim of the model's first input, multiplied.
+    // Tokens: all but the last dim of the model's first input (of one
+    // batch), multiplied.
     long long tokens = 1;
     if (moe_model_num_inputs(m) > 0) {
       const char *first = moe_model_input(m, 0)->name;
@@ -340,9 +395,10 @@ int runTool(const Options &o) {
           for (int d = 0; d + 1 < t.rank; ++d)
             tokens *= t.shape[d];
     }
-    std::printf("{\"runs\": %ld, \"tokens\": %lld, \"median_ms\": %.6f, "
-                "\"p90_ms\": %.6f, \"tokens_per_s\": %.3f}\n",
-                o.bench, tokens, median, p90,
+    std::printf("{\"runs\": %ld, \"batches\": %lld, \"tokens\": %lld, "
+                "\"median_ms\": %.6f, \"p90_ms\": %.6f, "
+                "\"min_ms\": %.6f, \"tokens_per_s\": %.3f}\n",
+                o.bench, (long long)numBatches, tokens, median, p90, ms.front(),
                 median > 0 ? double(tokens) / (median / 1000.0) : 0.0);
   }
   return 0;

@@ -242,7 +242,7 @@ TEST(RunOutputs, AWrongShapeFromTheCompiledCodeIsAnError) {
   EXPECT_EQ(out.t[0].data, nullptr);
 }
 
-TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadsRanges) {
+TEST(ParallelFor, CoversTheRangeOnceOnAtMostThreadsThreads) {
   struct Seen {
     std::mutex mu;
     std::vector<std::pair<int64_t, int64_t>> ranges;
@@ -277,13 +277,16 @@ TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadsRanges) {
         next = e;
       }
       EXPECT_EQ(next, n);
-      EXPECT_LE(seen.ranges.size(), size_t(std::max(threads, 1)));
-      EXPECT_LE(seen.threads.size(), size_t(maxThreads()));
+      int used = std::min(std::max(threads, 1), maxThreads());
+      EXPECT_LE(seen.threads.size(), size_t(used));
       EXPECT_EQ(seen.nestedRanges.load(), int(seen.ranges.size()));
-      if (n >= 2 && threads >= 2 && maxThreads() >= 2) {
-        EXPECT_EQ(seen.ranges.size(), size_t(std::min<int64_t>(
-                                          n, std::min(threads, maxThreads()))));
-      }
+      // A single thread runs one range; more cut the loop into a few
+      // ranges per thread.
+      size_t ranges = n == 0 ? 0
+                      : used == 1
+                          ? 1
+                          : size_t(std::min<int64_t>(n, used * kRangesPerThread));
+      EXPECT_EQ(seen.ranges.size(), ranges);
     }
 }
 
