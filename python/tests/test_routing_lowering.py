@@ -6,7 +6,10 @@ Mixtral's own as a control), a small ``moe.layer`` with random weights as
 dense constants is lowered with moe-opt, compiled with LLVM 22's
 mlir-translate and clang, run through its C interface (the helpers of
 test_onnx_lowering_jit.py) on random tokens, and compared with a float64
-NumPy transcription of the routing formulas (relative L2 <= 1e-5).
+NumPy transcription of the routing formulas (relative L2 <= 1e-5). The
+same check covers experts stored as INT4 and INT8 codes (both nibble
+orders, with and without zero points, by groups and whole rows), the
+storage whose single rows take the per-group-scaled decode kernel.
 
 Python: the ``python3`` on PATH (numpy).
 """
@@ -386,3 +389,80 @@ def test_hierarchical_sparsemixer_matches_reference(tmp_path):
             # Stage 1 matters: without it some token routes elsewhere.
             flat, _ = reference(x, want_w, p)
             assert rel_l2(flat, want) > 1e-3
+
+
+# --- Integer codes: the decode kernel's deferred per-group scaling. ---
+
+def quantized(a, storage, group, packing, zero_points, rng):
+    """Random codes for a stacked (E, out, in) weight: (text of the
+    moe.quantized_weight operands, their types, the attribute, the float64
+    weight they stand for)."""
+    e, out, inn = a.shape
+    levels = 16 if storage == "i4" else 256
+    groups = inn // group if group else 1
+    codes = rng.integers(0, levels, size=(e, out, inn)).astype(np.uint8)
+    scales = (rng.uniform(0.5, 1.5, size=(e, out, groups)) / levels).astype(np.float16)
+    zps = (rng.integers(0, levels, size=(e, out, groups)) if zero_points
+           else np.full((e, out, groups), levels // 2)).astype(np.uint8)
+    per_col = np.repeat(np.arange(groups), inn // groups)
+    value = (codes.astype(np.float64) - zps[..., per_col]) * scales[..., per_col].astype(np.float64)
+    if storage == "i4":
+        lo, hi = codes[..., 0::2], codes[..., 1::2]
+        data = (lo | (hi << 4)) if packing == "low" else (hi | (lo << 4))
+    else:
+        data = codes
+    arrays = [("i8", data), ("f16", scales)] + ([("i8", zps)] if zero_points else [])
+    attr = (f"#moe.quant<storage = {storage}, group_size = {group}, "
+            f"symmetric = {'false' if zero_points else 'true'}, scale_type = f16"
+            + (", zero_point_type = i8" if zero_points else "")
+            + (", packing = high_nibble_first" if packing == "high" else "") + ">")
+    return arrays, attr, value
+
+
+def quantized_module_text(w, specs):
+    lines = ["func.func @main_graph(%arg0: tensor<?x32xf32>) -> tensor<?x32xf32> {",
+             f"  %router = {dense(w['router'])}"]
+    types = ["tensor<?x32xf32>", tensor_type(w["router"])]
+    for kind, (arrays, attr, value) in specs.items():
+        names, in_types = [], []
+        for i, (elem, a) in enumerate(arrays):
+            raw = np.ascontiguousarray(a).view(np.uint8 if elem == "i8" else np.float16)
+            ty = "tensor<" + "x".join(map(str, a.shape)) + f"x{elem}>"
+            lines.append(f'  %{kind}{i} = arith.constant dense<"0x{raw.tobytes().hex().upper()}"> : {ty}')
+            names.append(f"%{kind}{i}")
+            in_types.append(ty)
+        words = [names[0], "scales", names[1]] + (["zero_points", names[2]] if len(names) > 2 else [])
+        ty = "tensor<" + "x".join(map(str, value.shape)) + f"xf32, {attr}>"
+        lines.append(f"  %{kind} = moe.quantized_weight {' '.join(words)} : "
+                     f"({', '.join(in_types)}) -> {ty}")
+        types.append(ty)
+    routing = routing_attr(CONFIGS["mixtral"]["routing"])
+    lines.append(f"  %y = moe.layer %arg0, %router gate %gate up %up down %down "
+                 f"{{activation = #moe.activation<silu>, routing = {routing}}} : "
+                 f"({', '.join(types)}) -> tensor<?x32xf32>")
+    lines += ["  return %y : tensor<?x32xf32>", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("storage,group,packing,zero_points", [
+    ("i4", 16, "low", True), ("i4", 16, "high", True), ("i4", 0, "low", False),
+    ("i8", 8, "low", True), ("i8", 0, "low", False), ("i4", 8, "low", True)])
+def test_quantized_experts_match_reference(tmp_path, storage, group, packing, zero_points):
+    """Experts stored as INT4 (both nibble orders) or INT8 codes, with and
+    without zero points, by groups or whole rows: single rows (decode) take
+    the kernel that scales once per group; groups of 8 INT4 codes are too
+    small for it and take the per-code path."""
+    w = make_layer("mixtral")
+    del w["router_bias"]  # the module below has none
+    rng = np.random.default_rng(5)
+    specs = {kind: quantized(w[kind], storage, group, packing, zero_points, rng)
+             for kind in ("gate", "up", "down")}
+    so, sig = compile_module(quantized_module_text(w, specs), tmp_path)
+    want_w = dict(w, **{kind: spec[2] for kind, spec in specs.items()})
+    for t in TOKENS:
+        x = rng.standard_normal((t, H)).astype(np.float32)
+        got = run_compiled(so, sig, [x])[0]
+        want, _ = reference(x, want_w, CONFIGS["mixtral"]["routing"])
+        err = rel_l2(got, want)
+        record_error(f"quantized lowering {storage} g{group} {packing}", err)
+        assert err <= 1e-5, f"{storage} group {group} {packing}, T={t}: rel L2 {err:.3g}"
