@@ -13,10 +13,9 @@ RSS is that child's), one at a time:
 - ``moe-nc``, ``moe-default``, ``moe-b8``, ``moe-q4``: moe-mlir,
   ``moe-compile`` of the torch-export form (``torch_graphs.torch_loop_model``)
   with ``--no-compress``, the default compression, ``--base-bits=8`` and the
-  quantise-only ``--clusters=none --base-bits=4``, run by ``moe-run --bench``
-  (``--threads`` = cores, ``--no-checksums``). moe-run times one input file
-  per process, so decode inputs are run one process per input and the
-  figure is the median of the 32 per-input medians.
+  quantise-only ``--clusters=none --base-bits=4``, run by ``moe-run --batches
+  --bench`` (``--threads`` = cores, ``--no-checksums``): one process per token
+  count cycles through the same batches as the in-process peers.
 - ``ort-loop``, ``ort-moe``, ``ort-qmoe``: onnxruntime (CPU EP, intra-op
   threads = cores, sequential) on the torch-export form, on a
   ``com.microsoft.MoE`` version and on a ``com.microsoft.QMoE`` INT4 version
@@ -99,7 +98,6 @@ TOKENS = [1, 4, 16, 512, 2048]
 DECODE_MAX = 16          # T <= this: decode (32 distinct batches, bandwidth ceiling)
 DECODE_INPUTS = 32
 DECODE_RUNS = 64         # timed calls per decode T (two cycles of the 32 batches)
-MOE_RUN_DECODE_RUNS = 2  # moe-run --bench N per decode input file (after its 3 warm-ups)
 EXTERNAL_DATA_BYTES = 1 << 30  # ONNX files past this keep their weights outside
 
 MOE_SETTINGS = {  # system: (moe-compile flags, label)
@@ -530,8 +528,7 @@ def bench_size(name, cfg, args, ceilings):
         n = DECODE_INPUTS if t <= DECODE_MAX else 1
         xs = np.random.default_rng(1000 + t).standard_normal((n, t, h)).astype(np.float32)
         np.save(os.path.join(work, "x%d.npy" % t), xs)
-        for j in range(n):
-            np.save(os.path.join(work, "x%d_%d.npy" % (t, j)), xs[j][None])
+        np.save(os.path.join(work, "xb%d.npy" % t), xs[:, None])  # moe-run --batches
     log("[%s] float64 reference..." % name)
     start = time.perf_counter()
     rc, out, err, _, _ = run_measured([sys.executable, os.path.abspath(__file__), "--reference",
@@ -621,38 +618,32 @@ def run_moe(system, work, tokens, runs, threads, timeout):
     report = json.load(open(report_path))["layers"][0] if "--no-compress" not in flags else None
     per_t, peak = {}, 0.0
     for t in tokens:
-        n = DECODE_INPUTS if t <= DECODE_MAX else 1
-        medians, outs, err_msg = [], [], None
-        for j in range(n):
-            x = os.path.join(work, "x%d_%d.npy" % (t, j)) if n > 1 else os.path.join(work, "x%d_0.npy" % t)
-            y = os.path.join(work, "y_%s_%d_%d.npy" % (system, t, j))
-            k = MOE_RUN_DECODE_RUNS if n > 1 else int(runs[str(t)])
-            for attempt in range(3):  # the binary may be being relinked by a build
-                try:
-                    rc, out, err, p, _ = run_measured(
-                        [tool("moe-run"), artifact, "--input", "hidden_states=" + x, "--output",
-                         "output=" + y, "--bench", str(k), "--threads", str(threads), "--no-checksums"],
-                        timeout=timeout)
-                except OSError as e:
-                    rc, out, err, p = 127, "", str(e), 0.0
-                if rc not in (126, 127):
-                    break
-                time.sleep(10)
-            peak = max(peak, p)
-            if rc:
-                err_msg = "moe-run exited with %d: %s" % (rc, first_line(err or out))
+        # One process per T, warmed and timed as the in-process peers are
+        # (_time_loop): a first pass over every batch (kept as the output),
+        # for prefill 1 more warm-up, then the runs cycling the batches.
+        x = os.path.join(work, "xb%d.npy" % t)
+        y = os.path.join(work, "y_%s_%d.npy" % (system, t))
+        cmd = [tool("moe-run"), artifact, "--batches", "--input", "hidden_states=" + x,
+               "--output", "output=" + y, "--bench", str(int(runs[str(t)])),
+               "--warmup", "0" if t <= DECODE_MAX else "1", "--threads", str(threads),
+               "--no-checksums"]
+        for attempt in range(3):  # the binary may be being relinked by a build
+            try:
+                rc, out, err, p, _ = run_measured(cmd, timeout=timeout)
+            except OSError as e:
+                rc, out, err, p = 127, "", str(e), 0.0
+            if rc not in (126, 127):
                 break
-            medians.append(json.loads(out.strip().splitlines()[-1])["median_ms"])
-            outs.append(np.load(y).reshape(t, -1))
-            os.remove(y)
-        if err_msg:
-            per_t[t] = dict(ok=False, error=err_msg)
+            time.sleep(10)
+        peak = max(peak, p)
+        if rc:
+            per_t[t] = dict(ok=False, error="moe-run exited with %d: %s" % (rc, first_line(err or out)))
             continue
-        out_path = os.path.join(work, "y_%s_%d.npy" % (system, t))
-        np.save(out_path, np.stack(outs))
-        per_t[t] = dict(ok=True, median_ms=statistics.median(medians), inputs=n,
-                        runs=n * k, out_path=out_path,
-                        spread_ms=[min(medians), max(medians)])
+        bench = json.loads(out.strip().splitlines()[-1])
+        got = np.load(y)
+        np.save(y, got.reshape(got.shape[0], t, -1))
+        per_t[t] = dict(ok=True, median_ms=bench["median_ms"], inputs=bench["batches"],
+                        runs=bench["runs"], out_path=y)
     return per_t, peak, setup, report
 
 
@@ -861,10 +852,8 @@ def section(result):
                    " and PyTorch eager %s (`torch.set_num_threads(%d)`, no grad, a plain routed MoE"
                    " forward). Weights `synth.structured_layer(0, groups=2, noise=0.05)` (SiLU GLU, top-2);"
                    " tokens N(0, 1), fixed seeds. Decode (T <= %d) cycles through %d distinct batches: the"
-                   " in-process peers warm up on all of them and time %s calls cycling through them;"
-                   " moe-run times one input file per process, so it runs once per batch (3 warm-up + %d"
-                   " timed runs each) and its figure is the median of the %d per-batch medians. Prefill"
-                   " uses one batch: 1 extra warm-up (moe-run: 3), then the runs listed. Cells: median"
+                   " peers (moe-run with `--batches`) warm up on all of them and time %s calls cycling"
+                   " through them. Prefill uses one batch: 1 extra warm-up, then the runs listed. Cells: median"
                    " latency, tokens/s, and the fraction of the ceiling (ceiling time / measured time)."
                    " Peak RSS: the measuring child process (Python + runtime for the in-process peers; the"
                    " largest moe-run process), over all T. Rel L2: against a float64 NumPy evaluation of the"
@@ -872,8 +861,7 @@ def section(result):
                    % (result["threads"], info.get("onnxruntime"), result["threads"], "/".join(result["ort_levels"]),
                       info.get("iree"), info.get("torch"), result["threads"], DECODE_MAX, DECODE_INPUTS,
                       "/".join(sorted({str(v) for s in result["sizes"].values() for t, v in s["runs"].items()
-                                       if int(t) <= DECODE_MAX})),
-                      MOE_RUN_DECODE_RUNS, DECODE_INPUTS)),
+                                       if int(t) <= DECODE_MAX})))),
               "", "    " + result["command"], "",
               wrap("Machine: %s, %d cores (%s), %.1f GiB RAM, L3 %s; %s. Python %s, NumPy %s, onnx %s;"
                    " moe-mlir %s. 5-minute load average %.2f at the end." % (
