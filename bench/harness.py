@@ -422,8 +422,11 @@ def measure_ceilings(work, threads):
     src, exe = os.path.join(work, "stream.c"), os.path.join(work, "stream")
     with open(src, "w") as f:
         f.write(STREAM_C)
-    cc = subprocess.run(["cc", "-O3", "-march=native", "-fopenmp", src, "-o", exe],
-                        capture_output=True, text=True)
+    try:
+        cc = subprocess.run(["cc", "-O3", "-march=native", "-fopenmp", src, "-o", exe],
+                            capture_output=True, text=True)
+    except OSError as e:  # no C compiler on this machine
+        cc = subprocess.CompletedProcess([], 127, "", str(e))
     if cc.returncode == 0:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="spread")
         out = subprocess.run([exe], capture_output=True, text=True, env=env)
@@ -550,7 +553,8 @@ def bench_size(name, cfg, args, ceilings):
         start = time.perf_counter()
         per_t, peak, setup = {}, 0.0, {}
         if system in MOE_SETTINGS:
-            per_t, peak, setup, reports[system] = run_moe(system, work, tokens, runs, threads, timeout)
+            per_t, peak, setup, reports[system] = run_moe(system, work, tokens, runs, threads, timeout,
+                                                          args.prebuilt)
         elif system.startswith("ort-"):
             per_t, peak, setup = run_ort(system, work, tokens, runs, threads, timeout, args)
         elif system.startswith("iree"):
@@ -603,15 +607,21 @@ def apply_ceilings(res, ceilings):
                 r["tokens_per_s"] = t / r["median_ms"] * 1000
 
 
-def run_moe(system, work, tokens, runs, threads, timeout):
+def run_moe(system, work, tokens, runs, threads, timeout, prebuilt=None):
     flags, _ = MOE_SETTINGS[system]
-    artifact = os.path.join(work, system + ".moe")
-    report_path = os.path.join(work, system + ".json")
-    cmd = [tool("moe-compile"), os.path.join(work, "loop.onnx"), "-o", artifact, *flags]
-    if "--no-compress" not in flags:
-        cmd.append("--report=" + report_path)
-    rc, out, err, cpeak, secs = run_measured(cmd, timeout=timeout)
-    setup = dict(compile_s=secs, compile_peak_rss_mb=cpeak)
+    artifact = os.path.join(prebuilt or work, system + ".moe")
+    report_path = os.path.join(prebuilt or work, system + ".json")
+    if prebuilt:
+        # Compiled elsewhere from the same loop.onnx (a machine without
+        # LLVM); the float64 check below still holds it to the weights here.
+        rc, out, err, setup = (0, "", "", {}) if os.path.exists(artifact) else \
+            (1, "", "error: no prebuilt %s" % artifact, {})
+    else:
+        cmd = [tool("moe-compile"), os.path.join(work, "loop.onnx"), "-o", artifact, *flags]
+        if "--no-compress" not in flags:
+            cmd.append("--report=" + report_path)
+        rc, out, err, cpeak, secs = run_measured(cmd, timeout=timeout)
+        setup = dict(compile_s=secs, compile_peak_rss_mb=cpeak)
     if rc:
         e = "moe-compile exited with %d: %s" % (rc, first_line(err or out))
         return {t: dict(ok=False, error=e) for t in tokens}, 0.0, setup, None
@@ -961,6 +971,9 @@ def main(argv=None):
     parser.add_argument("--torch-python", default="/usr/bin/python3")
     parser.add_argument("--timeout", type=float, default=600, help="per child process, s (x4 for Mixtral sizes)")
     parser.add_argument("--work", default=os.path.join(REPO, "out", "harness"))
+    parser.add_argument("--prebuilt", default=None,
+                        help="folder of <system>.moe (and .json reports) compiled elsewhere from the same"
+                             " size's loop.onnx: run them instead of compiling (a machine without LLVM)")
     parser.add_argument("--write-docs", action="store_true",
                         help="replace the section in docs/benchmarks.md and write the plot")
     parser.add_argument("--partial", default=None, help="a note that marks the docs section as partial")
