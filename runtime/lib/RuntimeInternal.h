@@ -45,8 +45,8 @@ const moe_model *profileModel(const moe_profile *profile);
 /// Counts one more successful run into `profile`.
 void profileCountRun(moe_profile *profile);
 /// Records one moe_rt_record_routing call into `profile`.
-void profileRecord(moe_profile *profile, int64_t layer,
-                   const int64_t *selected, int64_t tokens, int64_t k);
+void profileRecord(moe_profile *profile, int64_t layer, const int64_t *selected,
+                   int64_t tokens, int64_t k);
 
 /// Sets this thread's moe_last_error(); returns -1 (or null via the
 /// overload) for `return fail(...)`.

@@ -44,7 +44,7 @@ struct Job {
   const RunContext *run = nullptr;
   int64_t ranges = 0;
   int64_t maxHelpers = 0; // the run's threads but the caller, at most
-  int64_t helpers = 0; // workers that joined; guarded by the pool's mutex
+  int64_t helpers = 0;    // workers that joined; guarded by the pool's mutex
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::mutex mu;
@@ -143,8 +143,7 @@ private:
   /// The next job to help with: polled for, then slept for.
   std::shared_ptr<Job> take() {
     for (;;) {
-      spinUntil(
-          [&] { return queued.load(std::memory_order_acquire) != 0; });
+      spinUntil([&] { return queued.load(std::memory_order_acquire) != 0; });
       std::unique_lock<std::mutex> lock(mu);
       if (queue.empty()) {
         ++sleepers;

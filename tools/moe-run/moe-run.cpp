@@ -29,7 +29,8 @@ namespace {
 const char *kUsage =
     "usage: moe-run MODEL.moe [--input NAME=FILE.npy]... "
     "[--output NAME=FILE.npy]...\n"
-    "               [--bench N] [--warmup N] [--batches] [--profile FILE.json]\n"
+    "               [--bench N] [--warmup N] [--batches] [--profile "
+    "FILE.json]\n"
     "               [--threads N] [--describe] [--no-checksums]\n"
     "\n"
     "Runs a model compiled by moe-compile. Inputs and outputs are NumPy .npy\n"
@@ -181,10 +182,9 @@ void describe(const moe_model *m, const std::string &path) {
   std::printf("model: %s\n", path.c_str());
   std::printf("producer: %s\n", moe_model_producer(m));
   std::printf("entry: %s\n", moe_model_entry(m));
-  std::printf("cpu: %s%s%s\n",
-              *moe_model_isa_level(m) ? moe_model_isa_level(m) : "any",
-              *moe_model_cpu_features(m) ? ", needs " : "",
-              moe_model_cpu_features(m));
+  std::printf(
+      "cpu: %s%s%s\n", *moe_model_isa_level(m) ? moe_model_isa_level(m) : "any",
+      *moe_model_cpu_features(m) ? ", needs " : "", moe_model_cpu_features(m));
   size_t width = 4;
   for (size_t i = 0; i < moe_model_num_inputs(m); ++i)
     width = std::max(width, std::strlen(moe_model_input(m, i)->name));
@@ -231,8 +231,8 @@ int runTool(const Options &o) {
   moe_load_options loadOptions{};
   loadOptions.skip_checksums = o.noChecksums;
   // Describing runs nothing: an artifact for another CPU can be inspected.
-  loadOptions.skip_cpu_check = o.describe && o.inputs.empty() &&
-                               o.outputs.empty() && !o.bench;
+  loadOptions.skip_cpu_check =
+      o.describe && o.inputs.empty() && o.outputs.empty() && !o.bench;
   moe_model *m = moe_model_load(o.model.c_str(), &loadOptions);
   if (!m)
     throw Failure{moe_last_error()};
@@ -254,8 +254,8 @@ int runTool(const Options &o) {
       for (size_t i = 0; i < nOut; ++i)
         names += (i ? ", " : "") + std::string(moe_model_output(m, i)->name);
       throw UsageError{"--output " + b.name +
-                       ": the model has no such output (its outputs: " +
-                       names + ")"};
+                       ": the model has no such output (its outputs: " + names +
+                       ")"};
     }
     if (!outputFiles[k].empty())
       throw UsageError{"--output " + b.name + " is given twice"};
@@ -281,12 +281,11 @@ int runTool(const Options &o) {
                     "float64, int64, int32, int8, uint8, bool)"};
     size_t skip = o.batches ? 1 : 0;
     if (arrays[i].shape.size() < skip || (o.batches && !arrays[i].shape[0]))
-      throw Failure{"--input " + o.inputs[i].name + ": '" +
-                    o.inputs[i].file +
+      throw Failure{"--input " + o.inputs[i].name + ": '" + o.inputs[i].file +
                     "' has no batches (--batches reads the first axis)"};
     if (arrays[i].shape.size() - skip > MOE_MAX_RANK)
-      throw Failure{"--input " + o.inputs[i].name + ": '" +
-                    o.inputs[i].file + "' has rank " +
+      throw Failure{"--input " + o.inputs[i].name + ": '" + o.inputs[i].file +
+                    "' has rank " +
                     std::to_string(arrays[i].shape.size() - skip) +
                     ", more than " + std::to_string(MOE_MAX_RANK)};
     t.rank = int32_t(arrays[i].shape.size() - skip);
@@ -299,8 +298,9 @@ int runTool(const Options &o) {
     for (size_t i = 1; i < inputs.size(); ++i)
       if (arrays[i].shape[0] != numBatches)
         throw Failure{"--batches: --input " + o.inputs[i].name + " has " +
-                      std::to_string(arrays[i].shape[0]) + " batches, --input " +
-                      o.inputs[0].name + " " + std::to_string(numBatches)};
+                      std::to_string(arrays[i].shape[0]) +
+                      " batches, --input " + o.inputs[0].name + " " +
+                      std::to_string(numBatches)};
   }
   // The inputs of batch b: views into the arrays.
   auto batch = [&](int64_t b) {

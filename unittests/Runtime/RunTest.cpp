@@ -157,8 +157,7 @@ class RunError : public Run {
 protected:
   /// Running with `in` (n inputs) fails with a message holding `part`.
   ::testing::AssertionResult fails(const moe_tensor *in, size_t n,
-                                   const std::string &part,
-                                   size_t nOutputs = 3,
+                                   const std::string &part, size_t nOutputs = 3,
                                    const moe_run_options *opts = nullptr) {
     Outputs out;
     if (moe_run(model.get(), in, n, out.t, nOutputs, opts) == 0)
@@ -175,14 +174,16 @@ protected:
 TEST_F(RunError, NamesTheInputAndWhatWasExpected) {
   Inputs in(4);
   in.t[0].name = "z";
-  EXPECT_TRUE(fails(in.t, 2, "unknown input 'z' (the model's inputs: x, offset)"));
+  EXPECT_TRUE(
+      fails(in.t, 2, "unknown input 'z' (the model's inputs: x, offset)"));
   in = Inputs(4);
   in.t[0].dtype = MOE_DT_F64;
   EXPECT_TRUE(fails(in.t, 2, "input 'x': dtype f64, expected f32"));
   in = Inputs(4);
   in.t[0].rank = 3;
   in.t[0].shape[2] = 1;
-  EXPECT_TRUE(fails(in.t, 2, "input 'x': rank 3, expected 2 (shape [tokens, 8])"));
+  EXPECT_TRUE(
+      fails(in.t, 2, "input 'x': rank 3, expected 2 (shape [tokens, 8])"));
   in = Inputs(4);
   in.t[0].shape[1] = 9;
   EXPECT_TRUE(fails(in.t, 2, "input 'x': dim 1 is 9, expected 8"));
@@ -282,10 +283,10 @@ TEST(ParallelFor, CoversTheRangeOnceOnAtMostThreadsThreads) {
       EXPECT_EQ(seen.nestedRanges.load(), int(seen.ranges.size()));
       // A single thread runs one range; more cut the loop into a few
       // ranges per thread.
-      size_t ranges = n == 0 ? 0
-                      : used == 1
-                          ? 1
-                          : size_t(std::min<int64_t>(n, used * kRangesPerThread));
+      size_t ranges =
+          n == 0      ? 0
+          : used == 1 ? 1
+                      : size_t(std::min<int64_t>(n, used * kRangesPerThread));
       EXPECT_EQ(seen.ranges.size(), ranges);
     }
 }

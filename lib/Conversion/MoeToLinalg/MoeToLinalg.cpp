@@ -251,6 +251,33 @@ private:
   Value productPanels(Value x, const WeightView &w, Value data, Value scales,
                       Value zps, Value init, Value full);
   bool rowsQuantized(const WeightView &w) const;
+  /// `t` as a read-only buffer of any strides (no copy), for prefetches.
+  Value readOnlyBuffer(Value t) {
+    auto type = cast<RankedTensorType>(t.getType());
+    auto layout = StridedLayoutAttr::get(
+        b.getContext(), ShapedType::kDynamic,
+        SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType(), layout),
+        t,
+        /*read_only=*/true);
+  }
+  /// Prefetches column `col` of the rows one block after `outIdx` (clamped
+  /// to `last`): single-row kernels on narrow storage issue too many
+  /// instructions per cache line for the out-of-order window alone to keep
+  /// enough lines in flight (quantise-only decode of the medium layer 1.4-1.6
+  /// -> 0.9-1.2 ms).
+  void prefetchNextRows(Value buffer, ArrayRef<Value> outIdx, Value last,
+                        Value col) {
+    int64_t block = outIdx.size();
+    for (Value row : outIdx) {
+      Value ahead = arith::MinUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, row, cIndex(block)), last);
+      memref::PrefetchOp::create(b, loc, buffer, ValueRange{ahead, col},
+                                 /*isWrite=*/false, /*localityHint=*/3,
+                                 /*isDataCache=*/true);
+    }
+  }
   Value productRowsQuantized(Value x, const WeightView &w, Value data,
                              Value scales, Value zps, Value init, Value from);
   Value productAxpyVector(Value x, const WeightView &w, Value data,
@@ -835,6 +862,9 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
+/// Steps of kLanes per prefetch in the single-row f16/bf16 kernel: one
+/// 64-byte line of each row.
+constexpr int64_t kPrefetchSteps = 4;
 /// Output vectors per step of the axpy kernel (U^T h).
 constexpr int64_t kAxpyVecs = 4;
 /// Outputs per step of the single-row kernel for integer codes: a group
@@ -947,6 +977,11 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value lastOut = arith::SubIOp::create(b, loc, outs, one);
   Value blockedRows = arith::SubIOp::create(
       b, loc, rows, arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows)));
+  // Narrow storage (f16/bf16) is prefetched for single rows; f32 already
+  // streams at the bandwidth ceiling, codes take productRowsQuantized.
+  Type storage = cast<RankedTensorType>(data.getType()).getElementType();
+  Value dataBuf =
+      !storage.isF32() && !rowsQuantized(w) ? readOnlyBuffer(data) : Value();
 
   // `count` rows from n0 by the outputs `outIdx`, into t.
   auto rowTile = [&](int64_t count, Value n0, ArrayRef<Value> outIdx,
@@ -958,22 +993,31 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
         arith::ConstantOp::create(b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
     int64_t width = outIdx.size();
     SmallVector<Value> zeros(count * width, zeroVec);
+    bool fetch = count == 1 && dataBuf && in % (kPrefetchSteps * kLanes) == 0;
+    int64_t unroll = fetch ? kPrefetchSteps : 1;
     auto steps = scf::ForOp::create(
-        b, loc, zero, cIndex(in), cIndex(kLanes), zeros,
-        [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+        b, loc, zero, cIndex(in), cIndex(kLanes * unroll), zeros,
+        [&](OpBuilder &kb, Location, Value k0, ValueRange acc) {
           OpBuilder::InsertionGuard g(b);
           b.setInsertionPointToEnd(kb.getInsertionBlock());
-          SmallVector<Value> wv, xv, next;
-          for (int64_t j = 0; j < width; ++j)
-            wv.push_back(loadWeightVector(w, data, scales, zps, outIdx[j], k));
-          for (int64_t i = 0; i < count; ++i)
-            xv.push_back(vector::TransferReadOp::create(
-                b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
-                ArrayRef<bool>{true}));
-          for (int64_t i = 0; i < count; ++i)
+          if (fetch)
+            prefetchNextRows(dataBuf, outIdx, lastOut, k0);
+          SmallVector<Value> next(acc);
+          for (int64_t u = 0; u < unroll; ++u) {
+            Value k = arith::AddIOp::create(b, loc, k0, cIndex(u * kLanes));
+            SmallVector<Value> wv, xv;
             for (int64_t j = 0; j < width; ++j)
-              next.push_back(vector::FMAOp::create(b, loc, xv[i], wv[j],
-                                                   acc[i * width + j]));
+              wv.push_back(
+                  loadWeightVector(w, data, scales, zps, outIdx[j], k));
+            for (int64_t i = 0; i < count; ++i)
+              xv.push_back(vector::TransferReadOp::create(
+                  b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
+                  ArrayRef<bool>{true}));
+            for (int64_t i = 0; i < count; ++i)
+              for (int64_t j = 0; j < width; ++j)
+                next[i * width + j] = vector::FMAOp::create(
+                    b, loc, xv[i], wv[j], next[i * width + j]);
+          }
           scf::YieldOp::create(b, loc, next);
         });
     // All reads before any write: a clamped duplicate output reads the
@@ -1091,147 +1135,157 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
         });
   };
 
-  auto rowLoop = forLoop(from, rows, 1, ValueRange{init},
-                         [&](Value n, ValueRange t) -> SmallVector<Value> {
-    // x's row n (INT4: each step's even inputs, then its odd ones) and its
-    // sum per group.
-    OpFoldResult inSize = b.getIndexAttr(in);
-    Value xRow = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{inSize},
-                                         f32);
-    Value sums = tensor::EmptyOp::create(
-        b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(in / group)}, f32);
-    auto prep = forLoop(
-        zero, cIndex(in / group), 1, ValueRange{xRow, sums},
-        [&](Value g, ValueRange acc) -> SmallVector<Value> {
-          Value g0 = arith::MulIOp::create(b, loc, g, cIndex(group));
-          auto inner = forLoop(
-              zero, cIndex(group), step, ValueRange{acc[0], zeroVec},
-              [&](Value kk, ValueRange a) -> SmallVector<Value> {
-                Value k = arith::AddIOp::create(b, loc, g0, kk);
-                Value xr = a[0], sum = a[1];
-                SmallVector<Value> parts;
-                if (int4) {
-                  auto d = vector::DeinterleaveOp::create(
-                      b, loc,
-                      readVec(x, VectorType::get({step}, f32), {n, k}));
-                  parts = {d.getRes1(), d.getRes2()};
-                } else {
-                  parts = {readVec(x, f32Vec, {n, k})};
-                }
-                for (auto [i, v] : llvm::enumerate(parts)) {
-                  Value at = arith::AddIOp::create(b, loc, k,
-                                                   cIndex(int64_t(i) * kLanes));
-                  xr = vector::TransferWriteOp::create(b, loc, v, xr,
-                                                       ValueRange{at},
-                                                       ArrayRef<bool>{true})
-                           .getResult();
-                  sum = arith::AddFOp::create(b, loc, sum, v);
-                }
-                return {xr, sum};
-              });
-          Value total = vector::ReductionOp::create(
-              b, loc, vector::CombiningKind::ADD, inner.getResult(1));
-          return {inner.getResult(0), insert(total, acc[1], {g})};
-        });
-    Value xr = prep.getResult(0), xsum = prep.getResult(1);
+  Value dataBuf = readOnlyBuffer(data);
+  auto rowLoop = forLoop(
+      from, rows, 1, ValueRange{init},
+      [&](Value n, ValueRange t) -> SmallVector<Value> {
+        // x's row n (INT4: each step's even inputs, then its odd ones) and its
+        // sum per group.
+        OpFoldResult inSize = b.getIndexAttr(in);
+        Value xRow = tensor::EmptyOp::create(
+            b, loc, ArrayRef<OpFoldResult>{inSize}, f32);
+        Value sums = tensor::EmptyOp::create(
+            b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(in / group)}, f32);
+        auto prep = forLoop(
+            zero, cIndex(in / group), 1, ValueRange{xRow, sums},
+            [&](Value g, ValueRange acc) -> SmallVector<Value> {
+              Value g0 = arith::MulIOp::create(b, loc, g, cIndex(group));
+              auto inner = forLoop(
+                  zero, cIndex(group), step, ValueRange{acc[0], zeroVec},
+                  [&](Value kk, ValueRange a) -> SmallVector<Value> {
+                    Value k = arith::AddIOp::create(b, loc, g0, kk);
+                    Value xr = a[0], sum = a[1];
+                    SmallVector<Value> parts;
+                    if (int4) {
+                      auto d = vector::DeinterleaveOp::create(
+                          b, loc,
+                          readVec(x, VectorType::get({step}, f32), {n, k}));
+                      parts = {d.getRes1(), d.getRes2()};
+                    } else {
+                      parts = {readVec(x, f32Vec, {n, k})};
+                    }
+                    for (auto [i, v] : llvm::enumerate(parts)) {
+                      Value at = arith::AddIOp::create(
+                          b, loc, k, cIndex(int64_t(i) * kLanes));
+                      xr = vector::TransferWriteOp::create(b, loc, v, xr,
+                                                           ValueRange{at},
+                                                           ArrayRef<bool>{true})
+                               .getResult();
+                      sum = arith::AddFOp::create(b, loc, sum, v);
+                    }
+                    return {xr, sum};
+                  });
+              Value total = vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::ADD, inner.getResult(1));
+              return {inner.getResult(0), insert(total, acc[1], {g})};
+            });
+        Value xr = prep.getResult(0), xsum = prep.getResult(1);
 
-    auto outLoop = forLoop(
-        zero, outs, kQuantOuts, ValueRange{t[0]},
-        [&](Value o0, ValueRange tOut) -> SmallVector<Value> {
-          SmallVector<Value> outIdx = clampedRange(o0, kQuantOuts, lastOut);
-          SmallVector<Value> start(kQuantOuts, zeroVec);
-          start.append(kQuantOuts, cF32(0.0));
-          auto groups = forLoop(
-              zero, cIndex(in / group), 1, start,
-              [&](Value g, ValueRange acc) -> SmallVector<Value> {
-                Value g0 = arith::MulIOp::create(b, loc, g, cIndex(group));
-                SmallVector<Value> dots(kQuantOuts, zeroVec);
-                auto inner = forLoop(
-                    zero, cIndex(group), step, dots,
-                    [&](Value kk, ValueRange d) -> SmallVector<Value> {
-                      Value k = arith::AddIOp::create(b, loc, g0, kk);
-                      Value col =
-                          int4 ? arith::DivUIOp::create(b, loc, k, cIndex(2))
-                                     .getResult()
-                               : k;
-                      SmallVector<Value> xv;
-                      for (int64_t i = 0; i < (int4 ? 2 : 1); ++i)
-                        xv.push_back(readVec(
-                            xr, f32Vec,
-                            {arith::AddIOp::create(b, loc, k,
-                                                   cIndex(i * kLanes))}));
-                      SmallVector<Value> next;
-                      for (int64_t j = 0; j < kQuantOuts; ++j) {
-                        Value codes = arith::ExtUIOp::create(
-                            b, loc, i32Vec,
-                            readVec(data, VectorType::get({kLanes}, storage),
-                                    {outIdx[j], col}));
-                        Value acc = d[j];
-                        if (!int4) {
-                          acc = vector::FMAOp::create(
-                              b, loc,
-                              arith::UIToFPOp::create(b, loc, f32Vec, codes),
-                              xv[0], acc);
-                        } else {
-                          // Zero-extended bytes: the high nibble needs no
-                          // mask.
-                          Value low = arith::AndIOp::create(b, loc, codes,
-                                                            splat(15));
-                          Value high = arith::ShRUIOp::create(b, loc, codes,
-                                                              splat(4));
-                          Value even = highFirst ? high : low;
-                          Value odd = highFirst ? low : high;
-                          acc = vector::FMAOp::create(
-                              b, loc,
-                              arith::UIToFPOp::create(b, loc, f32Vec, even),
-                              xv[0], acc);
-                          acc = vector::FMAOp::create(
-                              b, loc,
-                              arith::UIToFPOp::create(b, loc, f32Vec, odd),
-                              xv[1], acc);
-                        }
-                        next.push_back(acc);
-                      }
-                      return next;
-                    });
-                Value groupSum = extract(xsum, {g});
-                SmallVector<Value> next;
-                for (int64_t j = 0; j < kQuantOuts; ++j) {
-                  Value scale = widen(extract(scales, {outIdx[j], g}));
-                  next.push_back(vector::FMAOp::create(
-                      b, loc, vector::BroadcastOp::create(b, loc, f32Vec, scale),
-                      inner.getResult(j), acc[j]));
-                }
-                for (int64_t j = 0; j < kQuantOuts; ++j) {
-                  Value scale = widen(extract(scales, {outIdx[j], g}));
-                  Value zp = zps ? widen(extract(zps, {outIdx[j], g}))
-                                 : cF32(double(1 << ((int4 ? 4 : 8) - 1)));
-                  Value term = arith::MulFOp::create(
-                      b, loc, arith::MulFOp::create(b, loc, scale, zp),
-                      groupSum);
-                  next.push_back(
-                      arith::AddFOp::create(b, loc, acc[kQuantOuts + j], term));
-                }
-                return next;
-              });
-          // All reads before any write (clamped duplicates, see
-          // productTileVector).
-          SmallVector<Value> results;
-          for (int64_t j = 0; j < kQuantOuts; ++j) {
-            Value dot = vector::ReductionOp::create(
-                b, loc, vector::CombiningKind::ADD, groups.getResult(j));
-            Value val = arith::SubFOp::create(
-                b, loc, dot, groups.getResult(kQuantOuts + j));
-            results.push_back(arith::AddFOp::create(
-                b, loc, extract(tOut[0], {n, outIdx[j]}), val));
-          }
-          Value tt = tOut[0];
-          for (int64_t j = 0; j < kQuantOuts; ++j)
-            tt = insert(results[j], tt, {n, outIdx[j]});
-          return {tt};
-        });
-    return {outLoop.getResult(0)};
-  });
+        auto outLoop = forLoop(
+            zero, outs, kQuantOuts, ValueRange{t[0]},
+            [&](Value o0, ValueRange tOut) -> SmallVector<Value> {
+              SmallVector<Value> outIdx = clampedRange(o0, kQuantOuts, lastOut);
+              SmallVector<Value> start(kQuantOuts, zeroVec);
+              start.append(kQuantOuts, cF32(0.0));
+              auto groups = forLoop(
+                  zero, cIndex(in / group), 1, start,
+                  [&](Value g, ValueRange acc) -> SmallVector<Value> {
+                    Value g0 = arith::MulIOp::create(b, loc, g, cIndex(group));
+                    prefetchNextRows(
+                        dataBuf, outIdx, lastOut,
+                        int4 ? arith::DivUIOp::create(b, loc, g0, cIndex(2))
+                                   .getResult()
+                             : g0);
+                    SmallVector<Value> dots(kQuantOuts, zeroVec);
+                    auto inner = forLoop(
+                        zero, cIndex(group), step, dots,
+                        [&](Value kk, ValueRange d) -> SmallVector<Value> {
+                          Value k = arith::AddIOp::create(b, loc, g0, kk);
+                          Value col = int4 ? arith::DivUIOp::create(b, loc, k,
+                                                                    cIndex(2))
+                                                 .getResult()
+                                           : k;
+                          SmallVector<Value> xv;
+                          for (int64_t i = 0; i < (int4 ? 2 : 1); ++i)
+                            xv.push_back(
+                                readVec(xr, f32Vec,
+                                        {arith::AddIOp::create(
+                                            b, loc, k, cIndex(i * kLanes))}));
+                          SmallVector<Value> next;
+                          for (int64_t j = 0; j < kQuantOuts; ++j) {
+                            Value codes = arith::ExtUIOp::create(
+                                b, loc, i32Vec,
+                                readVec(data,
+                                        VectorType::get({kLanes}, storage),
+                                        {outIdx[j], col}));
+                            Value acc = d[j];
+                            if (!int4) {
+                              acc = vector::FMAOp::create(
+                                  b, loc,
+                                  arith::UIToFPOp::create(b, loc, f32Vec,
+                                                          codes),
+                                  xv[0], acc);
+                            } else {
+                              // Zero-extended bytes: the high nibble needs no
+                              // mask.
+                              Value low = arith::AndIOp::create(b, loc, codes,
+                                                                splat(15));
+                              Value high = arith::ShRUIOp::create(b, loc, codes,
+                                                                  splat(4));
+                              Value even = highFirst ? high : low;
+                              Value odd = highFirst ? low : high;
+                              acc = vector::FMAOp::create(
+                                  b, loc,
+                                  arith::UIToFPOp::create(b, loc, f32Vec, even),
+                                  xv[0], acc);
+                              acc = vector::FMAOp::create(
+                                  b, loc,
+                                  arith::UIToFPOp::create(b, loc, f32Vec, odd),
+                                  xv[1], acc);
+                            }
+                            next.push_back(acc);
+                          }
+                          return next;
+                        });
+                    Value groupSum = extract(xsum, {g});
+                    SmallVector<Value> next;
+                    for (int64_t j = 0; j < kQuantOuts; ++j) {
+                      Value scale = widen(extract(scales, {outIdx[j], g}));
+                      next.push_back(vector::FMAOp::create(
+                          b, loc,
+                          vector::BroadcastOp::create(b, loc, f32Vec, scale),
+                          inner.getResult(j), acc[j]));
+                    }
+                    for (int64_t j = 0; j < kQuantOuts; ++j) {
+                      Value scale = widen(extract(scales, {outIdx[j], g}));
+                      Value zp = zps ? widen(extract(zps, {outIdx[j], g}))
+                                     : cF32(double(1 << ((int4 ? 4 : 8) - 1)));
+                      Value term = arith::MulFOp::create(
+                          b, loc, arith::MulFOp::create(b, loc, scale, zp),
+                          groupSum);
+                      next.push_back(arith::AddFOp::create(
+                          b, loc, acc[kQuantOuts + j], term));
+                    }
+                    return next;
+                  });
+              // All reads before any write (clamped duplicates, see
+              // productTileVector).
+              SmallVector<Value> results;
+              for (int64_t j = 0; j < kQuantOuts; ++j) {
+                Value dot = vector::ReductionOp::create(
+                    b, loc, vector::CombiningKind::ADD, groups.getResult(j));
+                Value val = arith::SubFOp::create(
+                    b, loc, dot, groups.getResult(kQuantOuts + j));
+                results.push_back(arith::AddFOp::create(
+                    b, loc, extract(tOut[0], {n, outIdx[j]}), val));
+              }
+              Value tt = tOut[0];
+              for (int64_t j = 0; j < kQuantOuts; ++j)
+                tt = insert(results[j], tt, {n, outIdx[j]});
+              return {tt};
+            });
+        return {outLoop.getResult(0)};
+      });
   return rowLoop.getResult(0);
 }
 
