@@ -963,7 +963,8 @@ Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
 /// One tile of `product` for W stored (out, in), as vector code: kRegRows x
 /// kRegOuts accumulators of kLanes lanes; each step loads kRegOuts weight
 /// vectors once (dequantised once for all rows) and kRegRows token vectors.
-/// Rows come in blocks of kRegRows, then one at a time (decode has one).
+/// Rows come in blocks of kRegRows (a last block of 2 or 3 rows repeats its
+/// last row), then a single row left over (decode has one).
 /// Outputs past the tile's end are clamped to its last one: they recompute
 /// the same sums from the same starting values, so a repeated write is
 /// harmless.
@@ -975,8 +976,19 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value outs = tensor::DimOp::create(b, loc, init, 1);
   int64_t in = w.logical.getShape().back();
   Value lastOut = arith::SubIOp::create(b, loc, outs, one);
-  Value blockedRows = arith::SubIOp::create(
-      b, loc, rows, arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows)));
+  // Rows in blocks of kRegRows; a last part block of 2 or 3 rows is a
+  // whole block whose missing rows repeat the last row (like clamped
+  // outputs: the same sums, written twice), which costs less than 2 or 3
+  // single-row passes over the weights. A single row left (all of decode)
+  // takes the single-row pass.
+  Value rem = arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows));
+  Value floorRows = arith::SubIOp::create(b, loc, rows, rem);
+  Value blockedRows = arith::SelectOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, rem, one),
+      arith::AddIOp::create(b, loc, floorRows, cIndex(kRegRows)), floorRows);
+  Value singlesFrom = arith::MinUIOp::create(b, loc, blockedRows, rows);
+  Value lastRow = arith::SubIOp::create(b, loc, rows, one);
   // Narrow storage (f16/bf16) is prefetched for single rows; f32 already
   // streams at the bandwidth ceiling, codes take productRowsQuantized.
   Type storage = cast<RankedTensorType>(data.getType()).getElementType();
@@ -986,9 +998,8 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   // `count` rows from n0 by the outputs `outIdx`, into t.
   auto rowTile = [&](int64_t count, Value n0, ArrayRef<Value> outIdx,
                      Value t) -> Value {
-    SmallVector<Value> rowIdx;
-    for (int64_t i = 0; i < count; ++i)
-      rowIdx.push_back(arith::AddIOp::create(b, loc, n0, cIndex(i)));
+    SmallVector<Value> rowIdx =
+        count == 1 ? SmallVector<Value>{n0} : clampedRange(n0, count, lastRow);
     Value zeroVec =
         arith::ConstantOp::create(b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
     int64_t width = outIdx.size();
@@ -1037,9 +1048,9 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     return t;
   };
 
-  // Row blocks with kRegOuts outputs per step, then the remaining rows
-  // (all of decode) one at a time with kRegOutsSingle: one row leaves the
-  // registers to more weight rows, whose loads then overlap.
+  // Row blocks with kRegOuts outputs per step, then a remaining single row
+  // (all of decode) with kRegOutsSingle: one row leaves the registers to
+  // more weight rows, whose loads then overlap.
   auto pass = [&](Value from, Value to, int64_t count, int64_t width,
                   Value t0) -> Value {
     return scf::ForOp::create(
@@ -1063,8 +1074,8 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   };
   Value t = pass(zero, blockedRows, kRegRows, kRegOuts, init);
   if (rowsQuantized(w))
-    return productRowsQuantized(x, w, data, scales, zps, t, blockedRows);
-  return pass(blockedRows, rows, 1, kRegOutsSingle, t);
+    return productRowsQuantized(x, w, data, scales, zps, t, singlesFrom);
+  return pass(singlesFrom, rows, 1, kRegOutsSingle, t);
 }
 
 /// Whether single rows of W take productRowsQuantized: integer codes whose
