@@ -288,6 +288,8 @@ private:
   Value addBias(Value acc, Value biasStack, Value expert);
   Value activate(Value g, Value u);
   Value gatherRows(Value source, Value rows, Value offset, Value count);
+  Value scatterAddRows(Value dst, Value src, Value list, Value offset,
+                       Value count, Value weights);
 
   OpBuilder &b;
   const Model &m;
@@ -1811,6 +1813,37 @@ Value Lowering::gatherRows(Value source, Value list, Value offset,
       .getResult(0);
 }
 
+/// dst[list[offset + i]] += w_i * src[i] for i < count, w_i =
+/// weights[offset + i] (1 without weights); row by row, in place.
+Value Lowering::scatterAddRows(Value dst, Value src, Value list, Value offset,
+                               Value count, Value weights) {
+  int64_t width = cast<RankedTensorType>(src.getType()).getDimSize(1);
+  auto rowsLoop = scf::ForOp::create(
+      b, loc, cIndex(0), count, cIndex(1), ValueRange{dst},
+      [&](OpBuilder &sb, Location, Value i, ValueRange ds) {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToEnd(sb.getInsertionBlock());
+        Value at = arith::AddIOp::create(b, loc, i, offset);
+        Value row = toIndex(extract(list, {at}));
+        Value w = weights ? extract(weights, {at}) : Value();
+        auto cols = scf::ForOp::create(
+            b, loc, cIndex(0), cIndex(width), cIndex(1), ValueRange{ds[0]},
+            [&](OpBuilder &hb, Location, Value h, ValueRange dd) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToEnd(hb.getInsertionBlock());
+              Value add = extract(src, {i, h});
+              if (w)
+                add = arith::MulFOp::create(b, loc, w, add);
+              Value sum =
+                  arith::AddFOp::create(b, loc, extract(dd[0], {row, h}), add);
+              scf::YieldOp::create(b, loc,
+                                   ValueRange{insert(sum, dd[0], {row, h})});
+            });
+        scf::YieldOp::create(b, loc, cols.getResults());
+      });
+  return rowsLoop.getResult(0);
+}
+
 FailureOr<Value> Lowering::run() {
   auto tokensType = cast<RankedTensorType>(m.tokens.getType());
   tokenCount = tensor::DimOp::create(b, loc, m.tokens, 0);
@@ -2009,8 +2042,16 @@ FailureOr<Value> Lowering::run() {
               Value mStart = toIndex(extract(memberStartT, {c}));
               Value mEnd = toIndex(extract(
                   memberStartT, {arith::AddIOp::create(b, loc, c, one)}));
+              // Clustered: the down base is shared too. Its product is
+              // linear, so sum_e w_e B h_e = B (sum_e w_e h_e): the members
+              // add their weighted h into the cluster's rows, and one base
+              // product per (token, cluster) follows the member loop (a
+              // token with two experts in the cluster pays one, not two).
+              SmallVector<Value> carried = {acc[0]};
+              if (!m.plain)
+                carried.push_back(filled(interSizes, f32, cF32(0.0)));
               auto memberLoop = scf::ForOp::create(
-                  b, loc, mStart, mEnd, one, ValueRange{acc[0]},
+                  b, loc, mStart, mEnd, one, carried,
                   [&](OpBuilder &mb, Location, Value mi, ValueRange yAcc) {
                     OpBuilder::InsertionGuard g3(b);
                     b.setInsertionPointToEnd(mb.getInsertionBlock());
@@ -2065,11 +2106,12 @@ FailureOr<Value> Lowering::run() {
                                   scaleRows(parts[kind], expertW, eStart);
                           }
                           Value h = activate(parts[0], parts[1]);
-                          Value o = product(
-                              h, *m.base[2], toIndex(extract(assign, {e})),
-                              Value(), Value(), true,
-                              biasInit(m.bias[2], e, ne, m.hidden));
+                          Value w = weightsOnInput ? Value() : expertW;
                           if (!m.plain) {
+                            // Its share of the cluster's down rows, then
+                            // its residual and bias straight into y.
+                            Value hsum = scatterAddRows(yAcc[1], h, expertPos,
+                                                        eStart, ne, w);
                             Value rank = toIndex(extract(rankTable[2], {e}));
                             Value off =
                                 toIndex(extract(rankOffsetTable[2], {e}));
@@ -2077,47 +2119,25 @@ FailureOr<Value> Lowering::run() {
                             Value vh =
                                 product(h, *m.v[2], Value(), off, rank, true,
                                         filled(rs, f32, cF32(0.0)));
-                            o = product(vh, *m.u[2], Value(), off, rank, false,
-                                        o);
+                            Value o = product(
+                                vh, *m.u[2], Value(), off, rank, false,
+                                biasInit(m.bias[2], e, ne, m.hidden));
+                            Value yNext = scatterAddRows(yAcc[0], o, expertTok,
+                                                         eStart, ne, w);
+                            scf::YieldOp::create(b, loc,
+                                                 ValueRange{yNext, hsum});
+                            return;
                           }
+                          Value o = product(
+                              h, *m.base[2], toIndex(extract(assign, {e})),
+                              Value(), Value(), true,
+                              biasInit(m.bias[2], e, ne, m.hidden));
                           // y[token] += w * o[i] (o[i] when the weight
                           // went to the input), row by row.
-                          auto scatter = scf::ForOp::create(
-                              b, loc, zero, ne, one, ValueRange{yAcc[0]},
-                              [&](OpBuilder &sb, Location, Value i,
-                                  ValueRange ys) {
-                                OpBuilder::InsertionGuard g5(b);
-                                b.setInsertionPointToEnd(
-                                    sb.getInsertionBlock());
-                                Value at =
-                                    arith::AddIOp::create(b, loc, i, eStart);
-                                Value t = toIndex(extract(expertTok, {at}));
-                                Value w = weightsOnInput
-                                              ? Value()
-                                              : extract(expertW, {at});
-                                auto inner = scf::ForOp::create(
-                                    b, loc, zero, cIndex(m.hidden), one,
-                                    ValueRange{ys[0]},
-                                    [&](OpBuilder &hb, Location, Value hIdx,
-                                        ValueRange yy) {
-                                      OpBuilder::InsertionGuard g6(b);
-                                      b.setInsertionPointToEnd(
-                                          hb.getInsertionBlock());
-                                      Value cur = extract(yy[0], {t, hIdx});
-                                      Value add = extract(o, {i, hIdx});
-                                      if (w)
-                                        add = arith::MulFOp::create(b, loc, w,
-                                                                    add);
-                                      Value next = insert(arith::AddFOp::create(
-                                                              b, loc, cur, add),
-                                                          yy[0], {t, hIdx});
-                                      scf::YieldOp::create(b, loc,
-                                                           ValueRange{next});
-                                    });
-                                scf::YieldOp::create(b, loc,
-                                                     inner.getResults());
-                              });
-                          scf::YieldOp::create(b, loc, scatter.getResults());
+                          scf::YieldOp::create(
+                              b, loc,
+                              ValueRange{scatterAddRows(yAcc[0], o, expertTok,
+                                                        eStart, ne, w)});
                         },
                         [&](OpBuilder &eb, Location) {
                           OpBuilder::InsertionGuard g4(b);
@@ -2126,7 +2146,16 @@ FailureOr<Value> Lowering::run() {
                         });
                     scf::YieldOp::create(b, loc, exp.getResults());
                   });
-              scf::YieldOp::create(b, loc, memberLoop.getResults());
+              Value yc = memberLoop.getResult(0);
+              if (!m.plain) {
+                OpFoldResult outSizes[] = {nc, b.getIndexAttr(m.hidden)};
+                Value down = product(memberLoop.getResult(1), *m.base[2], c,
+                                     Value(), Value(), true,
+                                     filled(outSizes, f32, cF32(0.0)));
+                yc = scatterAddRows(yc, down, clusterRows, cStart, nc,
+                                    Value());
+              }
+              scf::YieldOp::create(b, loc, ValueRange{yc});
             },
             [&](OpBuilder &eb, Location) {
               OpBuilder::InsertionGuard g2(b);
