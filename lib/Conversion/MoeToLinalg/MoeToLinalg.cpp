@@ -284,6 +284,9 @@ private:
                           Value scales, Value zps, Value init);
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
                          Value zps, Value row, Value k);
+  Value loadCodes(const WeightView &w, Value data, Value row, Value k);
+  std::pair<Value, Value> groupFactors(const WeightView &w, Value scales,
+                                       Value zps, Value row, Value group);
   Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
   Value addBias(Value acc, Value biasStack, Value expert);
   Value activate(Value g, Value u);
@@ -900,28 +903,45 @@ bool Lowering::vectorizable(const WeightView &w) const {
 /// scaled) in registers.
 Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
                                  Value zps, Value row, Value k) {
-  auto f32Vec = VectorType::get({kLanes}, f32);
   QuantAttr q = w.quant;
   Type storage = cast<RankedTensorType>(data.getType()).getElementType();
-  auto read = [&](Value t, int64_t lanes, Type elem, Value col) -> Value {
-    return vector::TransferReadOp::create(
-        b, loc, VectorType::get({lanes}, elem), t, ValueRange{row, col},
-        /*padding=*/std::nullopt, ArrayRef<bool>{true});
-  };
   if (!q || q.getStorage() == QuantStorage::f32 ||
       q.getStorage() == QuantStorage::f16 ||
       q.getStorage() == QuantStorage::bf16) {
-    Value v = read(data, kLanes, storage, k);
+    auto f32Vec = VectorType::get({kLanes}, f32);
+    Value v = vector::TransferReadOp::create(
+        b, loc, VectorType::get({kLanes}, storage), data, ValueRange{row, k},
+        /*padding=*/std::nullopt, ArrayRef<bool>{true});
     return storage.isF32() ? v : arith::ExtFOp::create(b, loc, f32Vec, v);
   }
-  Type i32 = b.getI32Type();
-  auto i32Vec = VectorType::get({kLanes}, i32);
+  Value group =
+      q.getGroupSize() > 0
+          ? arith::DivUIOp::create(b, loc, k, cIndex(q.getGroupSize()))
+                .getResult()
+          : cIndex(0);
+  auto [scale, offset] = groupFactors(w, scales, zps, row, group);
+  return vector::FMAOp::create(b, loc, loadCodes(w, data, row, k), scale,
+                               offset);
+}
+
+/// kLanes integer codes of row `row` from input `k` on, widened to f32
+/// (INT4: unpacked in input order).
+Value Lowering::loadCodes(const WeightView &w, Value data, Value row, Value k) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  QuantAttr q = w.quant;
+  Type storage = cast<RankedTensorType>(data.getType()).getElementType();
+  auto read = [&](int64_t lanes, Value col) -> Value {
+    return vector::TransferReadOp::create(
+        b, loc, VectorType::get({lanes}, storage), data, ValueRange{row, col},
+        /*padding=*/std::nullopt, ArrayRef<bool>{true});
+  };
+  auto i32Vec = VectorType::get({kLanes}, b.getI32Type());
   Value codes;
   if (q.getStorage() == QuantStorage::i4) {
-    auto half = VectorType::get({kLanes / 2}, i32);
+    auto half = VectorType::get({kLanes / 2}, b.getI32Type());
     Value byteCol = arith::DivUIOp::create(b, loc, k, cIndex(2));
-    Value bytes = arith::ExtUIOp::create(
-        b, loc, half, read(data, kLanes / 2, storage, byteCol));
+    Value bytes =
+        arith::ExtUIOp::create(b, loc, half, read(kLanes / 2, byteCol));
     Value low = arith::AndIOp::create(
         b, loc, bytes,
         arith::ConstantOp::create(
@@ -934,32 +954,35 @@ Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
     codes = vector::InterleaveOp::create(b, loc, highFirst ? high : low,
                                          highFirst ? low : high);
   } else {
-    codes =
-        arith::ExtUIOp::create(b, loc, i32Vec, read(data, kLanes, storage, k));
+    codes = arith::ExtUIOp::create(b, loc, i32Vec, read(kLanes, k));
   }
-  Value value = arith::UIToFPOp::create(b, loc, f32Vec, codes);
-  Value group =
-      q.getGroupSize() > 0
-          ? arith::DivUIOp::create(b, loc, k, cIndex(q.getGroupSize()))
-                .getResult()
-          : cIndex(0);
+  return arith::UIToFPOp::create(b, loc, f32Vec, codes);
+}
+
+/// (scale, -zero point * scale) of `row` in group `group`, broadcast to
+/// kLanes: a code q stands for fma(q, scale, offset).
+std::pair<Value, Value> Lowering::groupFactors(const WeightView &w,
+                                               Value scales, Value zps,
+                                               Value row, Value group) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  QuantAttr q = w.quant;
   auto widen = [&](Value v) -> Value {
     if (v.getType().isF32())
       return v;
     if (isa<FloatType>(v.getType()))
       return arith::ExtFOp::create(b, loc, f32, v);
-    return arith::UIToFPOp::create(b, loc, f32,
-                                   arith::ExtUIOp::create(b, loc, i32, v));
+    return arith::UIToFPOp::create(
+        b, loc, f32, arith::ExtUIOp::create(b, loc, b.getI32Type(), v));
   };
   Value zp =
       zps ? widen(extract(zps, {row, group}))
           : cF32(double(
                 1 << ((q.getStorage() == QuantStorage::i4 ? 4 : 8) - 1)));
   Value scale = widen(extract(scales, {row, group}));
-  value = arith::SubFOp::create(
-      b, loc, value, vector::BroadcastOp::create(b, loc, f32Vec, zp));
-  return arith::MulFOp::create(
-      b, loc, value, vector::BroadcastOp::create(b, loc, f32Vec, scale));
+  Value offset =
+      arith::NegFOp::create(b, loc, arith::MulFOp::create(b, loc, zp, scale));
+  return {vector::BroadcastOp::create(b, loc, f32Vec, scale),
+          vector::BroadcastOp::create(b, loc, f32Vec, offset)};
 }
 
 /// One tile of `product` for W stored (out, in), as vector code: kRegRows x
@@ -985,10 +1008,18 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   // takes the single-row pass.
   Value rem = arith::RemUIOp::create(b, loc, rows, cIndex(kRegRows));
   Value floorRows = arith::SubIOp::create(b, loc, rows, rem);
-  Value blockedRows = arith::SelectOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, rem, one),
-      arith::AddIOp::create(b, loc, floorRows, cIndex(kRegRows)), floorRows);
+  // Not for codes that have the single-row kernel: there a row costs less
+  // than a block's unpacking of the codes.
+  Value blockedRows =
+      rowsQuantized(w)
+          ? floorRows
+          : arith::SelectOp::create(
+                b, loc,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, rem,
+                                      one),
+                arith::AddIOp::create(b, loc, floorRows, cIndex(kRegRows)),
+                floorRows)
+                .getResult();
   Value singlesFrom = arith::MinUIOp::create(b, loc, blockedRows, rows);
   Value lastRow = arith::SubIOp::create(b, loc, rows, one);
   // Narrow storage (f16/bf16) is prefetched for single rows; f32 already
@@ -1008,31 +1039,69 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     SmallVector<Value> zeros(count * width, zeroVec);
     bool fetch = count == 1 && dataBuf && in % (kPrefetchSteps * kLanes) == 0;
     int64_t unroll = fetch ? kPrefetchSteps : 1;
-    auto steps = scf::ForOp::create(
-        b, loc, zero, cIndex(in), cIndex(kLanes * unroll), zeros,
-        [&](OpBuilder &kb, Location, Value k0, ValueRange acc) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPointToEnd(kb.getInsertionBlock());
-          if (fetch)
-            prefetchNextRows(dataBuf, outIdx, lastOut, k0);
-          SmallVector<Value> next(acc);
-          for (int64_t u = 0; u < unroll; ++u) {
-            Value k = arith::AddIOp::create(b, loc, k0, cIndex(u * kLanes));
-            SmallVector<Value> wv, xv;
-            for (int64_t j = 0; j < width; ++j)
-              wv.push_back(
-                  loadWeightVector(w, data, scales, zps, outIdx[j], k));
-            for (int64_t i = 0; i < count; ++i)
-              xv.push_back(vector::TransferReadOp::create(
-                  b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
-                  ArrayRef<bool>{true}));
-            for (int64_t i = 0; i < count; ++i)
+    // Integer codes by groups: scale and zero point broadcast once per
+    // group and output, then each code vector is one FMA from f32 (per
+    // step they cost two scalar loads, two conversions and two broadcasts).
+    QuantAttr q = w.quant;
+    bool codes = q && (q.getStorage() == QuantStorage::i4 ||
+                       q.getStorage() == QuantStorage::i8);
+    int64_t group = codes && q.getGroupSize() ? q.getGroupSize() : in;
+    bool grouped = codes && count > 1 && group > kLanes;
+    // The steps over [k0, k0 + span): weight vectors from `weightAt`.
+    auto stepRange = [&](Value k0, int64_t span, int64_t stride, ValueRange acc,
+                         function_ref<Value(int64_t j, Value k)> weightAt) {
+      return scf::ForOp::create(
+          b, loc, zero, cIndex(span), cIndex(stride), acc,
+          [&](OpBuilder &kb, Location, Value kk, ValueRange carried) {
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPointToEnd(kb.getInsertionBlock());
+            Value kBase = arith::AddIOp::create(b, loc, k0, kk);
+            if (fetch)
+              prefetchNextRows(dataBuf, outIdx, lastOut, kBase);
+            SmallVector<Value> next(carried);
+            for (int64_t u = 0; u < stride / kLanes; ++u) {
+              Value k =
+                  arith::AddIOp::create(b, loc, kBase, cIndex(u * kLanes));
+              SmallVector<Value> wv, xv;
               for (int64_t j = 0; j < width; ++j)
-                next[i * width + j] = vector::FMAOp::create(
-                    b, loc, xv[i], wv[j], next[i * width + j]);
-          }
-          scf::YieldOp::create(b, loc, next);
-        });
+                wv.push_back(weightAt(j, k));
+              for (int64_t i = 0; i < count; ++i)
+                xv.push_back(vector::TransferReadOp::create(
+                    b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
+                    ArrayRef<bool>{true}));
+              for (int64_t i = 0; i < count; ++i)
+                for (int64_t j = 0; j < width; ++j)
+                  next[i * width + j] = vector::FMAOp::create(
+                      b, loc, xv[i], wv[j], next[i * width + j]);
+            }
+            scf::YieldOp::create(b, loc, next);
+          });
+    };
+    scf::ForOp steps;
+    if (grouped) {
+      steps = scf::ForOp::create(
+          b, loc, zero, cIndex(in / group), one, zeros,
+          [&](OpBuilder &gb, Location, Value g, ValueRange acc) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToEnd(gb.getInsertionBlock());
+            SmallVector<std::pair<Value, Value>> factors;
+            for (int64_t j = 0; j < width; ++j)
+              factors.push_back(groupFactors(w, scales, zps, outIdx[j], g));
+            Value k0 = arith::MulIOp::create(b, loc, g, cIndex(group));
+            auto inner = stepRange(
+                k0, group, kLanes, acc, [&](int64_t j, Value k) -> Value {
+                  return vector::FMAOp::create(
+                      b, loc, loadCodes(w, data, outIdx[j], k),
+                      factors[j].first, factors[j].second);
+                });
+            scf::YieldOp::create(b, loc, inner.getResults());
+          });
+    } else {
+      steps = stepRange(
+          zero, in, kLanes * unroll, zeros, [&](int64_t j, Value k) -> Value {
+            return loadWeightVector(w, data, scales, zps, outIdx[j], k);
+          });
+    }
     // All reads before any write: a clamped duplicate output reads the
     // same starting value and writes the same result, and the tile is
     // updated in place.
@@ -2119,9 +2188,9 @@ FailureOr<Value> Lowering::run() {
                             Value vh =
                                 product(h, *m.v[2], Value(), off, rank, true,
                                         filled(rs, f32, cF32(0.0)));
-                            Value o = product(
-                                vh, *m.u[2], Value(), off, rank, false,
-                                biasInit(m.bias[2], e, ne, m.hidden));
+                            Value o =
+                                product(vh, *m.u[2], Value(), off, rank, false,
+                                        biasInit(m.bias[2], e, ne, m.hidden));
                             Value yNext = scatterAddRows(yAcc[0], o, expertTok,
                                                          eStart, ne, w);
                             scf::YieldOp::create(b, loc,
@@ -2149,11 +2218,10 @@ FailureOr<Value> Lowering::run() {
               Value yc = memberLoop.getResult(0);
               if (!m.plain) {
                 OpFoldResult outSizes[] = {nc, b.getIndexAttr(m.hidden)};
-                Value down = product(memberLoop.getResult(1), *m.base[2], c,
-                                     Value(), Value(), true,
-                                     filled(outSizes, f32, cF32(0.0)));
-                yc = scatterAddRows(yc, down, clusterRows, cStart, nc,
-                                    Value());
+                Value down =
+                    product(memberLoop.getResult(1), *m.base[2], c, Value(),
+                            Value(), true, filled(outSizes, f32, cF32(0.0)));
+                yc = scatterAddRows(yc, down, clusterRows, cStart, nc, Value());
               }
               scf::YieldOp::create(b, loc, ValueRange{yc});
             },
