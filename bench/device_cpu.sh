@@ -29,6 +29,10 @@ fi
 dir=${1:-devcarry}
 out=${2:-${OUT:-out/device}}
 mkdir -p "$out"
+# The artifacts that were carried (the device's 64 MiB carry may not hold
+# every packed one).
+SYSTEMS_MOE=()
+for f in "$dir"/medium/*.moe; do SYSTEMS_MOE+=("$(basename "$f" .moe)"); done
 export MOE_MLIR_BUILD=$PWD/$dir PYTHONUNBUFFERED=1
 python3 bench/harness.py --sizes medium --systems "${SYSTEMS_MOE[@]}" "${SYSTEMS_PEERS[@]}" \
   --prebuilt "$dir/medium" --tokens 1 4 16 512 2048 --torch-python python3 \
