@@ -744,7 +744,7 @@ def run_iree(system, work, tokens, runs, threads, timeout, models, cfg):
 
 
 def run_torch(work, tokens, runs, threads, timeout, cfg, args):
-    py = args.torch_python
+    py = shutil.which(args.torch_python) or args.torch_python
     probe = subprocess.run([py, "-c", "import torch, numpy; print(torch.__version__)"],
                            capture_output=True, text=True) if py and os.path.exists(py) else None
     if not probe or probe.returncode:

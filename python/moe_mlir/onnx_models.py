@@ -40,6 +40,10 @@ from onnx import TensorProto, helper, numpy_helper
 from .synth import random_layer
 
 OPSET = 17
+# IR version 10 (onnx 1.16): what the newest onnx would stamp (IR 11+) is
+# refused by older onnxruntimes (1.30 on the device machine: "Unsupported
+# model IR version"), and opset 17 needs nothing newer.
+IR_VERSION = 10
 FLOAT = TensorProto.FLOAT
 
 
@@ -137,7 +141,8 @@ class _Graph:
             [helper.make_tensor_value_info("output", FLOAT, [*lead, hidden])] + list(outputs),
             self.inits)
         opsets = [helper.make_opsetid("", OPSET)] + list(extra_opsets)
-        return helper.make_model(graph, opset_imports=opsets, producer_name="moe_mlir")
+        return helper.make_model(graph, opset_imports=opsets, producer_name="moe_mlir",
+                                 ir_version=IR_VERSION)
 
 
 def _param(act, key, default):
