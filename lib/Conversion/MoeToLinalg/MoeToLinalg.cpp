@@ -867,6 +867,8 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
+/// Columns per task of a row scatter-add.
+constexpr int64_t kScatterCols = 128;
 /// Steps of kLanes per prefetch in the single-row f16/bf16 kernel: one
 /// 64-byte line of each row.
 constexpr int64_t kPrefetchSteps = 4;
@@ -1883,34 +1885,82 @@ Value Lowering::gatherRows(Value source, Value list, Value offset,
 }
 
 /// dst[list[offset + i]] += w_i * src[i] for i < count, w_i =
-/// weights[offset + i] (1 without weights); row by row, in place.
+/// weights[offset + i] (1 without weights). The listed rows are distinct
+/// (a token once per expert or cluster), but not contiguous, so tasks of
+/// the runtime's pool split the columns: each owns a column block of every
+/// row, kLanes columns at a time when the rows are whole vectors.
 Value Lowering::scatterAddRows(Value dst, Value src, Value list, Value offset,
                                Value count, Value weights) {
   int64_t width = cast<RankedTensorType>(src.getType()).getDimSize(1);
+  int64_t lanes = width % kLanes == 0 ? kLanes : 1;
+  int64_t block = lanes > 1 ? kScatterCols : width;
+  auto vecType = VectorType::get({lanes}, f32);
+  Value dstRows = tensor::DimOp::create(b, loc, dst, 0);
+  OpFoldResult tasks[] = {b.getIndexAttr((width + block - 1) / block)};
+  auto forall =
+      scf::ForallOp::create(b, loc, tasks, ValueRange{dst}, std::nullopt);
+  Block *body = forall.getBody();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(body);
+  Value c0 = arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(block));
+  Value cs = arith::MinUIOp::create(
+      b, loc, cIndex(block), arith::SubIOp::create(b, loc, cIndex(width), c0));
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), c0},
+                            sizes = {dstRows, cs}, ones(2, b.getIndexAttr(1));
+  Value part = tensor::ExtractSliceOp::create(
+      b, loc, body->getArguments().back(), offsets, sizes, ones);
   auto rowsLoop = scf::ForOp::create(
-      b, loc, cIndex(0), count, cIndex(1), ValueRange{dst},
+      b, loc, cIndex(0), count, cIndex(1), ValueRange{part},
       [&](OpBuilder &sb, Location, Value i, ValueRange ds) {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToEnd(sb.getInsertionBlock());
         Value at = arith::AddIOp::create(b, loc, i, offset);
         Value row = toIndex(extract(list, {at}));
         Value w = weights ? extract(weights, {at}) : Value();
+        Value wv =
+            w && lanes > 1
+                ? vector::BroadcastOp::create(b, loc, vecType, w).getResult()
+                : w;
         auto cols = scf::ForOp::create(
-            b, loc, cIndex(0), cIndex(width), cIndex(1), ValueRange{ds[0]},
+            b, loc, cIndex(0), cs, cIndex(lanes), ValueRange{ds[0]},
             [&](OpBuilder &hb, Location, Value h, ValueRange dd) {
               OpBuilder::InsertionGuard g2(b);
               b.setInsertionPointToEnd(hb.getInsertionBlock());
-              Value add = extract(src, {i, h});
-              if (w)
-                add = arith::MulFOp::create(b, loc, w, add);
-              Value sum =
-                  arith::AddFOp::create(b, loc, extract(dd[0], {row, h}), add);
-              scf::YieldOp::create(b, loc,
-                                   ValueRange{insert(sum, dd[0], {row, h})});
+              Value col = arith::AddIOp::create(b, loc, c0, h);
+              Value next;
+              if (lanes > 1) {
+                auto read = [&](Value t, Value r, Value c) -> Value {
+                  return vector::TransferReadOp::create(
+                      b, loc, vecType, t, ValueRange{r, c}, std::nullopt,
+                      ArrayRef<bool>{true});
+                };
+                Value add = read(src, i, col);
+                Value cur = read(dd[0], row, h);
+                Value sum =
+                    wv ? vector::FMAOp::create(b, loc, wv, add, cur).getResult()
+                       : arith::AddFOp::create(b, loc, cur, add).getResult();
+                next = vector::TransferWriteOp::create(b, loc, sum, dd[0],
+                                                       ValueRange{row, h},
+                                                       ArrayRef<bool>{true})
+                           .getResult();
+              } else {
+                Value add = extract(src, {i, col});
+                if (w)
+                  add = arith::MulFOp::create(b, loc, w, add);
+                Value sum = arith::AddFOp::create(
+                    b, loc, extract(dd[0], {row, h}), add);
+                next = insert(sum, dd[0], {row, h});
+              }
+              scf::YieldOp::create(b, loc, ValueRange{next});
             });
         scf::YieldOp::create(b, loc, cols.getResults());
       });
-  return rowsLoop.getResult(0);
+  auto term = cast<scf::InParallelOp>(body->getTerminator());
+  b.setInsertionPointToStart(term.getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, rowsLoop.getResult(0),
+                                        body->getArguments().back(), offsets,
+                                        sizes, ones);
+  return forall.getResult(0);
 }
 
 FailureOr<Value> Lowering::run() {
