@@ -871,6 +871,9 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
+/// Bytes of packed panels one task of the panel kernel runs over: half of
+/// a 512 KiB L2, the rest for the weight scratch and the output tile.
+constexpr int64_t kPanelGroupBytes = 256 * 1024;
 /// Columns per task of a row scatter-add.
 constexpr int64_t kScatterCols = 128;
 /// Steps of kLanes per prefetch in the single-row f16/bf16 kernel: one
@@ -1404,23 +1407,60 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
       xFull, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
       ArrayRef<OpFoldResult>{panels, b.getIndexAttr(kTileRows),
                              b.getIndexAttr(in)});
-  Value xT = linalg::TransposeOp::create(
-                 b, loc, xPanels,
-                 tensor::EmptyOp::create(
-                     b, loc,
-                     ArrayRef<OpFoldResult>{panels, b.getIndexAttr(in),
-                                            b.getIndexAttr(kTileRows)},
-                     f32),
-                 ArrayRef<int64_t>{0, 2, 1})
-                 .getResult()[0];
+  // One panel per task of the runtime's pool (a single-threaded pack was
+  // Amdahl's share of prefill on 16 cores).
+  Value xT;
+  {
+    Value packed = tensor::EmptyOp::create(
+        b, loc,
+        ArrayRef<OpFoldResult>{panels, b.getIndexAttr(in),
+                               b.getIndexAttr(kTileRows)},
+        f32);
+    auto pack = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{panels},
+                                      ValueRange{packed}, std::nullopt);
+    Block *body = pack.getBody();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(body);
+    Value p = body->getArgument(0);
+    auto one3 = SmallVector<OpFoldResult>(3, b.getIndexAttr(1));
+    Value rows = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({kTileRows, in}, f32), xPanels,
+        ArrayRef<OpFoldResult>{p, b.getIndexAttr(0), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(kTileRows),
+                               b.getIndexAttr(in)},
+        one3);
+    Value panel = linalg::TransposeOp::create(
+                      b, loc, rows,
+                      tensor::EmptyOp::create(
+                          b, loc, ArrayRef<int64_t>{in, kTileRows}, f32),
+                      ArrayRef<int64_t>{1, 0})
+                      .getResult()[0];
+    auto term = cast<scf::InParallelOp>(body->getTerminator());
+    b.setInsertionPointToStart(term.getBody());
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, panel, body->getArguments().back(),
+        ArrayRef<OpFoldResult>{p, b.getIndexAttr(0), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(in),
+                               b.getIndexAttr(kTileRows)},
+        one3);
+    xT = pack.getResult(0);
+  }
   // No panel, no task: decode skips this entirely.
   Value hasPanels =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, panels, zero);
   Value tiles = arith::SelectOp::create(
       b, loc, hasPanels,
       arith::CeilDivUIOp::create(b, loc, outs, cIndex(kTileOut)), zero);
-  auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{tiles},
-                                      ValueRange{init}, std::nullopt);
+  // A task is one (output tile, group of panels): the groups give products
+  // with few outputs (the rank-16 V factors: one tile) tasks for every
+  // thread, and a group's panels stay in L2 while each weight block of the
+  // tile passes over them.
+  int64_t perGroup =
+      std::max<int64_t>(1, kPanelGroupBytes / (in * 4 * kTileRows));
+  Value groups = arith::CeilDivUIOp::create(b, loc, panels, cIndex(perGroup));
+  auto forall =
+      scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{tiles, groups},
+                            ValueRange{init}, std::nullopt);
   Block *body = forall.getBody();
   {
     OpBuilder::InsertionGuard guard(b);
@@ -1429,11 +1469,18 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
         arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(kTileOut));
     Value cs = arith::MinUIOp::create(b, loc, cIndex(kTileOut),
                                       arith::SubIOp::create(b, loc, outs, c0));
+    Value pFrom =
+        arith::MulIOp::create(b, loc, body->getArgument(1), cIndex(perGroup));
+    Value pTo = arith::MinUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, pFrom, cIndex(perGroup)), panels);
+    Value rowFrom = arith::MulIOp::create(b, loc, pFrom, cIndex(kTileRows));
+    Value rowCount = arith::MulIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, pTo, pFrom), cIndex(kTileRows));
     auto rows = [&](Value t) { return sliceRows(t, c0, cs); };
     Value dTile = rows(data), sTile = rows(scales), zTile = rows(zps);
     Value out = body->getArguments().back();
-    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), c0},
-                              sizes = {full, cs}, ones(2, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> offsets = {rowFrom, c0}, sizes = {rowCount, cs},
+                              ones(2, b.getIndexAttr(1));
     Value tile0 =
         tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
     Value lastOut = arith::SubIOp::create(b, loc, cs, one);
@@ -1462,11 +1509,13 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
               });
           Value wRows = dequant.getResult(0);
           auto perPanel = scf::ForOp::create(
-              b, loc, zero, panels, one, ValueRange{carried[1]},
+              b, loc, pFrom, pTo, one, ValueRange{carried[1]},
               [&](OpBuilder &pb, Location, Value p, ValueRange accP) {
                 OpBuilder::InsertionGuard g1(b);
                 b.setInsertionPointToEnd(pb.getInsertionBlock());
-                Value r0 = arith::MulIOp::create(b, loc, p, cIndex(kTileRows));
+                Value r0 = arith::MulIOp::create(
+                    b, loc, arith::SubIOp::create(b, loc, p, pFrom),
+                    cIndex(kTileRows));
                 Value r1 = arith::AddIOp::create(b, loc, r0, cIndex(kLanes));
                 Value laneHi = cIndex(kLanes);
                 Value zeroVec = arith::ConstantOp::create(
