@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -20,6 +21,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -177,6 +179,16 @@ void stridedCopiesAsLoops(ModuleOp module) {
 
 /// void moe_entry(void **args): args[0] the results area, then one
 /// descriptor pointer per argument of main_graph.
+/// f32 exp as MLIR's polynomial approximation (a few ulp) instead of calls
+/// of libm's expf: inline arithmetic, so LLVM vectorises the activation
+/// loops that use it (silu, sigmoid); expf calls were 2% of a prefill.
+LogicalResult approximateExp(ModuleOp module) {
+  RewritePatternSet patterns(module.getContext());
+  populateMathPolynomialApproximationPatterns(
+      patterns, [](StringRef name) { return name == "math.exp"; });
+  return applyPatternsGreedily(module, std::move(patterns));
+}
+
 LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
   MLIRContext *ctx = module.getContext();
   std::string ciface = ("_mlir_ciface_" + Twine(kMain)).str();
@@ -293,7 +305,8 @@ LogicalResult mlir::moe::buildHostCode(ModuleOp module, const CpuTarget &target,
       failed(outlineParallelLoops(module)))
     return failure();
   stridedCopiesAsLoops(module);
-  if (failed(runPassPipeline(module, "convert-linalg-to-loops")))
+  if (failed(runPassPipeline(module, "convert-linalg-to-loops")) ||
+      failed(approximateExp(module)))
     return failure();
   expandShapesAsCasts(module);
   if (failed(runPassPipeline(
