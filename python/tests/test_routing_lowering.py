@@ -399,12 +399,12 @@ def quantized(a, storage, group, packing, zero_points, rng):
     weight they stand for)."""
     e, out, inn = a.shape
     levels = 16 if storage == "i4" else 256
-    groups = inn // group if group else 1
+    groups = -(-inn // group) if group else 1  # a group may outlast the row
     codes = rng.integers(0, levels, size=(e, out, inn)).astype(np.uint8)
     scales = (rng.uniform(0.5, 1.5, size=(e, out, groups)) / levels).astype(np.float16)
     zps = (rng.integers(0, levels, size=(e, out, groups)) if zero_points
            else np.full((e, out, groups), levels // 2)).astype(np.uint8)
-    per_col = np.repeat(np.arange(groups), inn // groups)
+    per_col = np.arange(inn) // group if group else np.zeros(inn, np.intp)
     value = (codes.astype(np.float64) - zps[..., per_col]) * scales[..., per_col].astype(np.float64)
     if storage == "i4":
         lo, hi = codes[..., 0::2], codes[..., 1::2]
@@ -446,12 +446,14 @@ def quantized_module_text(w, specs):
 
 @pytest.mark.parametrize("storage,group,packing,zero_points", [
     ("i4", 16, "low", True), ("i4", 16, "high", True), ("i4", 0, "low", False),
-    ("i8", 8, "low", True), ("i8", 0, "low", False), ("i4", 8, "low", True)])
+    ("i8", 8, "low", True), ("i8", 0, "low", False), ("i4", 8, "low", True),
+    ("i4", 32, "low", True), ("i8", 32, "low", True)])
 def test_quantized_experts_match_reference(tmp_path, storage, group, packing, zero_points):
     """Experts stored as INT4 (both nibble orders) or INT8 codes, with and
     without zero points, by groups or whole rows: single rows (decode) take
     the kernel that scales once per group; groups of 8 INT4 codes are too
-    small for it and take the per-code path."""
+    small for it and take the per-code path. Groups of 32 are longer than
+    the down projection's rows (16): one group per row there."""
     w = make_layer("mixtral")
     del w["router_bias"]  # the module below has none
     rng = np.random.default_rng(5)

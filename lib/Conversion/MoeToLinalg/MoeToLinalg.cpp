@@ -1054,8 +1054,12 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
     QuantAttr q = w.quant;
     bool codes = q && (q.getStorage() == QuantStorage::i4 ||
                        q.getStorage() == QuantStorage::i8);
-    int64_t group = codes && q.getGroupSize() ? q.getGroupSize() : in;
-    bool grouped = codes && count > 1 && group > kLanes;
+    // A group may be longer than the row (one group, then); otherwise whole
+    // groups must tile the row, or the per-code path takes it.
+    int64_t group =
+        codes && q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
+    bool grouped = codes && count > 1 && group > kLanes && in % group == 0 &&
+                   group % kLanes == 0;
     // The steps over [k0, k0 + span): weight vectors from `weightAt`.
     auto stepRange = [&](Value k0, int64_t span, int64_t stride, ValueRange acc,
                          function_ref<Value(int64_t j, Value k)> weightAt) {
@@ -1167,8 +1171,10 @@ bool Lowering::rowsQuantized(const WeightView &w) const {
     return false;
   int64_t step = q.getStorage() == QuantStorage::i4 ? 2 * kLanes : kLanes;
   int64_t in = w.logical.getShape().back();
-  int64_t group = q.getGroupSize() ? q.getGroupSize() : in;
-  return !ShapedType::isDynamic(in) && in % group == 0 && group % step == 0;
+  if (ShapedType::isDynamic(in))
+    return false;
+  int64_t group = q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
+  return in % group == 0 && group % step == 0;
 }
 
 /// Rows [from, end) of `product`, one at a time (decode), for W stored as
@@ -1188,7 +1194,7 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
   bool int4 = q.getStorage() == QuantStorage::i4;
   bool highFirst = int4 && q.getPacking() == NibbleOrder::high_nibble_first;
   int64_t in = w.logical.getShape().back();
-  int64_t group = q.getGroupSize() ? q.getGroupSize() : in;
+  int64_t group = q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
   int64_t step = int4 ? 2 * kLanes : kLanes;
   auto f32Vec = VectorType::get({kLanes}, f32);
   auto i32Vec = VectorType::get({kLanes}, b.getI32Type());

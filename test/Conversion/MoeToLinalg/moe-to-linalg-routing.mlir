@@ -87,10 +87,11 @@ func.func @sparsemixer(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>,
 // CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
 // CHECK: arith.negf
 // CHECK: math.exp
+// CHECK: scf.forall
 // CHECK: scf.for
 // CHECK: scf.for
-// CHECK: %[[CUR:.*]] = tensor.extract %{{.*}} : tensor<?x4xf32>
-// CHECK-NEXT: %[[O:.*]] = tensor.extract %{{.*}} : tensor<?x4xf32>
+// CHECK: %[[O:.*]] = tensor.extract %{{.*}} : tensor<?x4xf32>
+// CHECK-NEXT: %[[CUR:.*]] = tensor.extract %{{.*}} : tensor<?x?xf32>
 // CHECK-NEXT: arith.addf %[[CUR]], %[[O]] : f32
 func.func @weights_on_input(%x: tensor<?x4xf32>, %r: tensor<8x4xf32>,
     %g: tensor<8x6x4xf32>, %u: tensor<8x6x4xf32>, %d: tensor<8x4x6xf32>, %db: tensor<8x4xf32>) -> tensor<?x4xf32> {
