@@ -285,6 +285,8 @@ private:
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
                          Value zps, Value row, Value k);
   Value loadCodes(const WeightView &w, Value data, Value row, Value k);
+  std::pair<Value, Value> groupScalars(const WeightView &w, Value scales,
+                                       Value zps, Value row, Value group);
   std::pair<Value, Value> groupFactors(const WeightView &w, Value scales,
                                        Value zps, Value row, Value group);
   Value biasInit(Value biasStack, Value expert, Value rows, int64_t width);
@@ -871,9 +873,9 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
-/// Bytes of packed panels one task of the panel kernel runs over: half of
-/// a 512 KiB L2, the rest for the weight scratch and the output tile.
-constexpr int64_t kPanelGroupBytes = 256 * 1024;
+/// Tasks the panel kernel aims for at least (several per thread of a
+/// 2-core machine, one per thread of a 16-core one).
+constexpr int64_t kPanelTasks = 16;
 /// Columns per task of a row scatter-add.
 constexpr int64_t kScatterCols = 128;
 /// Steps of kLanes per prefetch in the single-row f16/bf16 kernel: one
@@ -968,13 +970,10 @@ Value Lowering::loadCodes(const WeightView &w, Value data, Value row, Value k) {
   return arith::UIToFPOp::create(b, loc, f32Vec, codes);
 }
 
-/// (scale, -zero point * scale) of `row` in group `group`, broadcast to
-/// kLanes: a code q stands for fma(q, scale, offset).
-std::pair<Value, Value> Lowering::groupFactors(const WeightView &w,
+/// (scale, zero point * scale) of `row` in group `group`, as f32 scalars.
+std::pair<Value, Value> Lowering::groupScalars(const WeightView &w,
                                                Value scales, Value zps,
                                                Value row, Value group) {
-  auto f32Vec = VectorType::get({kLanes}, f32);
-  QuantAttr q = w.quant;
   auto widen = [&](Value v) -> Value {
     if (v.getType().isF32())
       return v;
@@ -983,15 +982,25 @@ std::pair<Value, Value> Lowering::groupFactors(const WeightView &w,
     return arith::UIToFPOp::create(
         b, loc, f32, arith::ExtUIOp::create(b, loc, b.getI32Type(), v));
   };
+  QuantAttr q = w.quant;
   Value zp =
       zps ? widen(extract(zps, {row, group}))
           : cF32(double(
                 1 << ((q.getStorage() == QuantStorage::i4 ? 4 : 8) - 1)));
   Value scale = widen(extract(scales, {row, group}));
-  Value offset =
-      arith::NegFOp::create(b, loc, arith::MulFOp::create(b, loc, zp, scale));
+  return {scale, arith::MulFOp::create(b, loc, zp, scale)};
+}
+
+/// groupScalars as (scale, -zero point * scale) broadcast to kLanes: a
+/// code q stands for fma(q, scale, offset).
+std::pair<Value, Value> Lowering::groupFactors(const WeightView &w,
+                                               Value scales, Value zps,
+                                               Value row, Value group) {
+  auto f32Vec = VectorType::get({kLanes}, f32);
+  auto [scale, zpScale] = groupScalars(w, scales, zps, row, group);
   return {vector::BroadcastOp::create(b, loc, f32Vec, scale),
-          vector::BroadcastOp::create(b, loc, f32Vec, offset)};
+          vector::BroadcastOp::create(b, loc, f32Vec,
+                                      arith::NegFOp::create(b, loc, zpScale))};
 }
 
 /// One tile of `product` for W stored (out, in), as vector code: kRegRows x
@@ -1213,14 +1222,6 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
     return vector::TransferReadOp::create(b, loc, type, t, at, std::nullopt,
                                           ArrayRef<bool>{true});
   };
-  auto widen = [&](Value v) -> Value {
-    if (v.getType().isF32())
-      return v;
-    if (isa<FloatType>(v.getType()))
-      return arith::ExtFOp::create(b, loc, f32, v);
-    return arith::UIToFPOp::create(
-        b, loc, f32, arith::ExtUIOp::create(b, loc, b.getI32Type(), v));
-  };
   auto forLoop = [&](Value lo, Value hi, int64_t by, ValueRange init,
                      function_ref<SmallVector<Value>(Value, ValueRange)> fn) {
     return scf::ForOp::create(
@@ -1345,23 +1346,17 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
                           return next;
                         });
                     Value groupSum = extract(xsum, {g});
-                    SmallVector<Value> next;
+                    SmallVector<Value> next(kQuantOuts * 2);
                     for (int64_t j = 0; j < kQuantOuts; ++j) {
-                      Value scale = widen(extract(scales, {outIdx[j], g}));
-                      next.push_back(vector::FMAOp::create(
+                      auto [scale, zpScale] =
+                          groupScalars(w, scales, zps, outIdx[j], g);
+                      next[j] = vector::FMAOp::create(
                           b, loc,
                           vector::BroadcastOp::create(b, loc, f32Vec, scale),
-                          inner.getResult(j), acc[j]));
-                    }
-                    for (int64_t j = 0; j < kQuantOuts; ++j) {
-                      Value scale = widen(extract(scales, {outIdx[j], g}));
-                      Value zp = zps ? widen(extract(zps, {outIdx[j], g}))
-                                     : cF32(double(1 << ((int4 ? 4 : 8) - 1)));
-                      Value term = arith::MulFOp::create(
-                          b, loc, arith::MulFOp::create(b, loc, scale, zp),
-                          groupSum);
-                      next.push_back(arith::AddFOp::create(
-                          b, loc, acc[kQuantOuts + j], term));
+                          inner.getResult(j), acc[j]);
+                      next[kQuantOuts + j] = arith::AddFOp::create(
+                          b, loc, acc[kQuantOuts + j],
+                          arith::MulFOp::create(b, loc, zpScale, groupSum));
                     }
                     return next;
                   });
@@ -1457,13 +1452,17 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
   Value tiles = arith::SelectOp::create(
       b, loc, hasPanels,
       arith::CeilDivUIOp::create(b, loc, outs, cIndex(kTileOut)), zero);
-  // A task is one (output tile, group of panels): the groups give products
-  // with few outputs (the rank-16 V factors: one tile) tasks for every
-  // thread, and a group's panels stay in L2 while each weight block of the
-  // tile passes over them.
-  int64_t perGroup =
-      std::max<int64_t>(1, kPanelGroupBytes / (in * 4 * kTileRows));
-  Value groups = arith::CeilDivUIOp::create(b, loc, panels, cIndex(perGroup));
+  // A task is one (output tile, group of panels). Products with few output
+  // tiles (the rank-16 V factors: one) split their panels into groups so
+  // that every thread gets tasks; wide products keep all panels in one
+  // group, so each weight block is dequantised once for all of them
+  // (groups of one panel cost Mixtral-sized f16 prefill 30%).
+  Value perGroup = arith::CeilDivUIOp::create(
+      b, loc, panels,
+      arith::CeilDivUIOp::create(b, loc, cIndex(kPanelTasks),
+                                 arith::MaxUIOp::create(b, loc, tiles, one)));
+  perGroup = arith::MaxUIOp::create(b, loc, perGroup, one);
+  Value groups = arith::CeilDivUIOp::create(b, loc, panels, perGroup);
   auto forall =
       scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{tiles, groups},
                             ValueRange{init}, std::nullopt);
@@ -1475,10 +1474,9 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
         arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(kTileOut));
     Value cs = arith::MinUIOp::create(b, loc, cIndex(kTileOut),
                                       arith::SubIOp::create(b, loc, outs, c0));
-    Value pFrom =
-        arith::MulIOp::create(b, loc, body->getArgument(1), cIndex(perGroup));
+    Value pFrom = arith::MulIOp::create(b, loc, body->getArgument(1), perGroup);
     Value pTo = arith::MinUIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, pFrom, cIndex(perGroup)), panels);
+        b, loc, arith::AddIOp::create(b, loc, pFrom, perGroup), panels);
     Value rowFrom = arith::MulIOp::create(b, loc, pFrom, cIndex(kTileRows));
     Value rowCount = arith::MulIOp::create(
         b, loc, arith::SubIOp::create(b, loc, pTo, pFrom), cIndex(kTileRows));
