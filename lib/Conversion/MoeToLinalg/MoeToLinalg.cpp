@@ -251,6 +251,14 @@ private:
   Value productPanels(Value x, const WeightView &w, Value data, Value scales,
                       Value zps, Value init, Value full);
   bool rowsQuantized(const WeightView &w) const;
+  /// Inputs per quantisation group along a row of W (stored (out, in),
+  /// `in` static): the whole row without groups, and a group longer than
+  /// the row is the row.
+  static int64_t rowGroup(const WeightView &w) {
+    int64_t in = w.logical.getShape().back();
+    int64_t group = w.quant ? w.quant.getGroupSize() : 0;
+    return group ? std::min(group, in) : in;
+  }
   /// `t` as a read-only buffer of any strides (no copy), for prefetches.
   Value readOnlyBuffer(Value t) {
     auto type = cast<RankedTensorType>(t.getType());
@@ -1065,8 +1073,7 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
                        q.getStorage() == QuantStorage::i8);
     // A group may be longer than the row (one group, then); otherwise whole
     // groups must tile the row, or the per-code path takes it.
-    int64_t group =
-        codes && q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
+    int64_t group = rowGroup(w);
     bool grouped = codes && count > 1 && group > kLanes && in % group == 0 &&
                    group % kLanes == 0;
     // The steps over [k0, k0 + span): weight vectors from `weightAt`.
@@ -1182,7 +1189,7 @@ bool Lowering::rowsQuantized(const WeightView &w) const {
   int64_t in = w.logical.getShape().back();
   if (ShapedType::isDynamic(in))
     return false;
-  int64_t group = q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
+  int64_t group = rowGroup(w);
   return in % group == 0 && group % step == 0;
 }
 
@@ -1203,7 +1210,7 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
   bool int4 = q.getStorage() == QuantStorage::i4;
   bool highFirst = int4 && q.getPacking() == NibbleOrder::high_nibble_first;
   int64_t in = w.logical.getShape().back();
-  int64_t group = q.getGroupSize() ? std::min(q.getGroupSize(), in) : in;
+  int64_t group = rowGroup(w);
   int64_t step = int4 ? 2 * kLanes : kLanes;
   auto f32Vec = VectorType::get({kLanes}, f32);
   auto i32Vec = VectorType::get({kLanes}, b.getI32Type());
