@@ -43,11 +43,12 @@ namespace {
 
 struct Options {
   int64_t experts = 8, rows = 4096, cols = 14336, clusters = 2, rank = 16;
-  int64_t powerIterations = 2, oversample = 8, exactCheck = 1;
+  int64_t powerIterations = -1, oversample = -1, exactCheck = 1;
   int threads = 2;
   uint64_t seed = 1;
   std::string data = "both";
   std::string residuals = "fused";
+  SvdMethod svd = SvdMethod::BlockKrylov;
 };
 
 void usage() {
@@ -57,7 +58,9 @@ void usage() {
       "[--clusters N]\n"
       "  [--rank N] [--power-iterations N] [--oversample N] [--threads N]\n"
       "  [--data random|structured|both] [--residuals fused|in-svd]\n"
-      "  [--exact-check N] [--seed N]\n"
+      "  [--svd krylov|randomized] [--exact-check N] [--seed N]\n"
+      "--power-iterations, --oversample: the SVD method's defaults unless "
+      "given\n"
       "--exact-check N: compare the first N residuals of the first kind with\n"
       "  their exact singular values (double Gram + dsyevd; slow at full "
       "size)\n");
@@ -86,6 +89,13 @@ bool parse(int argc, char **argv, Options &o) {
       o.residuals = value;
       if (value != "fused" && value != "in-svd")
         return false;
+      continue;
+    }
+    if (arg == "--svd") {
+      if (value != "krylov" && value != "randomized")
+        return false;
+      o.svd =
+          value == "krylov" ? SvdMethod::BlockKrylov : SvdMethod::Randomized;
       continue;
     }
     if (!numeric || n < 0) {
@@ -324,13 +334,19 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
   const int64_t e = layer.experts, m = layer.rows, n = layer.cols;
   const int64_t size = layer.matrixSize();
   const double bytes = 3.0 * e * size * sizeof(float);
-  std::printf("\n== %s weights: %lld experts x 3 x %lld x %lld, %.2f GB "
-              "f32, %lld clusters, rank %lld, q = %lld, oversample %lld, "
-              "%d threads, residuals %s\n",
-              structured ? "structured" : "random", (long long)e, (long long)m,
-              (long long)n, bytes / 1e9, (long long)o.clusters,
-              (long long)o.rank, (long long)o.powerIterations,
-              (long long)o.oversample, o.threads, o.residuals.c_str());
+  SvdOptions shown;
+  shown.method = o.svd;
+  shown.oversample = o.oversample;
+  shown.powerIterations = o.powerIterations;
+  std::printf(
+      "\n== %s weights: %lld experts x 3 x %lld x %lld, %.2f GB "
+      "f32, %lld clusters, rank %lld, %s q = %lld, oversample %lld, "
+      "%d threads, residuals %s\n",
+      structured ? "structured" : "random", (long long)e, (long long)m,
+      (long long)n, bytes / 1e9, (long long)o.clusters, (long long)o.rank,
+      o.svd == SvdMethod::BlockKrylov ? "block Krylov" : "subspace",
+      (long long)effectivePowerIterations(shown),
+      (long long)effectiveOversample(shown), o.threads, o.residuals.c_str());
   double t0 = now();
   if (structured)
     generateStructured(layer, o);
@@ -368,7 +384,7 @@ void runOnce(Layer &layer, const Options &o, bool structured) {
   // which forms the residual in its first pass (one buffer, but every
   // weight and base read again).
   SvdOptions so;
-  so.method = SvdMethod::Randomized;
+  so.method = o.svd;
   so.oversample = o.oversample;
   so.powerIterations = o.powerIterations;
   so.seed = o.seed;

@@ -13,6 +13,7 @@
 
 #include "Parallel.h"
 #include "Random.h"
+#include "RowDots.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -208,36 +209,38 @@ int blasInt(int64_t v) { return static_cast<int>(v); }
 void productAX(RowSource &src, const float *xt, int64_t l, float *yt) {
   int64_t m = src.rows(), n = src.cols();
   src.forEachBlock([&](ConstMatrixRef block, int64_t row, int) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l),
-                blasInt(block.rows), blasInt(n), 1.0f, xt, blasInt(n),
-                block.data, blasInt(block.ld), 0.0f, yt + row, blasInt(m));
+    detail::rowDots(block.data, block.ld, block.rows, n, xt, n, l, yt + row, m);
   });
 }
 
 /// Z^T = (A^T A X)^T in one pass: each row block gives its part of A X and
 /// immediately its contribution to A^T (A X) while it is in cache. Workers
 /// accumulate privately and are summed in worker order (deterministic).
-void productAtAX(RowSource &src, const float *xt, int64_t l, float *zt) {
-  int64_t n = src.cols();
+/// With `ytOut` (l x m, wide form), A X itself is kept there too.
+void productAtAX(RowSource &src, const float *xt, int64_t l, float *zt,
+                 float *ytOut = nullptr) {
+  int64_t m = src.rows(), n = src.cols();
   int threads = src.numThreads();
   std::vector<std::vector<float>> own(threads), ytBlock(threads);
   std::vector<char> started(threads, 0);
-  src.forEachBlock([&](ConstMatrixRef block, int64_t, int w) {
-    std::vector<float> &yb = ytBlock[w];
-    yb.resize(static_cast<size_t>(l * block.rows));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l),
-                blasInt(block.rows), blasInt(n), 1.0f, xt, blasInt(n),
-                block.data, blasInt(block.ld), 0.0f, yb.data(),
-                blasInt(block.rows));
+  src.forEachBlock([&](ConstMatrixRef block, int64_t row, int w) {
+    float *yb = ytOut ? ytOut + row : nullptr;
+    int64_t ldy = m;
+    if (!yb) {
+      ytBlock[w].resize(static_cast<size_t>(l * block.rows));
+      yb = ytBlock[w].data();
+      ldy = block.rows;
+    }
+    detail::rowDots(block.data, block.ld, block.rows, n, xt, n, l, yb, ldy);
     float *z = zt;
     if (w != 0) {
       own[w].resize(static_cast<size_t>(l * n));
       z = own[w].data();
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasInt(l),
-                blasInt(n), blasInt(block.rows), 1.0f, yb.data(),
-                blasInt(block.rows), block.data, blasInt(block.ld),
-                started[w] ? 1.0f : 0.0f, z, blasInt(n));
+                blasInt(n), blasInt(block.rows), 1.0f, yb, blasInt(ldy),
+                block.data, blasInt(block.ld), started[w] ? 1.0f : 0.0f, z,
+                blasInt(n));
     started[w] = 1;
   });
   if (!started[0])
@@ -458,16 +461,28 @@ bool smallSvd(const std::vector<float> &b, int64_t l, int64_t n, Sketch &sk) {
   return true;
 }
 
-bool buildSketch(RowSource &src, int64_t l, const SvdOptions &options,
-                 SvdWorkspace &workspace, Sketch &sk) {
+/// B = Q^T A and its SVD, once sk.qt holds Q^T.
+bool finishSketch(RowSource &src, Sketch &sk) {
+  int64_t m = src.rows(), n = src.cols(), l = sk.l;
+  if (!orthonormalize(sk.qt.data(), m, l))
+    return false;
+  sk.b.assign(static_cast<size_t>(l * n), 0.0f);
+  productQtA(src, sk.qt.data(), l, sk.b.data());
+  return smallSvd(sk.b, l, n, sk);
+}
+
+/// Subspace iteration: Q = orth(A (A^T A)^q Omega) with l columns
+/// throughout, 2q + 2 products of width l.
+bool buildSubspaceSketch(RowSource &src, int64_t l, int64_t q,
+                         const SvdOptions &options, SvdWorkspace &workspace,
+                         Sketch &sk) {
   int64_t m = src.rows(), n = src.cols();
-  int threads = src.numThreads();
   sk.l = l;
-  const float *omega = workspace.testMatrix(options.seed, l, n, threads);
+  const float *omega =
+      workspace.testMatrix(options.seed, l, n, src.numThreads());
   std::vector<float> xt(omega, omega + l * n);
   std::vector<float> zt(static_cast<size_t>(l * n));
-  for (int64_t it = 0; it < std::max<int64_t>(options.powerIterations, 0);
-       ++it) {
+  for (int64_t it = 0; it < q; ++it) {
     productAtAX(src, xt.data(), l, zt.data());
     if (!orthonormalize(zt.data(), n, l))
       return false;
@@ -475,11 +490,48 @@ bool buildSketch(RowSource &src, int64_t l, const SvdOptions &options,
   }
   sk.qt.assign(static_cast<size_t>(l * m), 0.0f);
   productAX(src, xt.data(), l, sk.qt.data());
-  if (!orthonormalize(sk.qt.data(), m, l))
-    return false;
-  sk.b.assign(static_cast<size_t>(l * n), 0.0f);
-  productQtA(src, sk.qt.data(), l, sk.b.data());
-  return smallSvd(sk.b, l, n, sk);
+  return finishSketch(src, sk);
+}
+
+/// Block Krylov: Q = orth([A Z_0, A Z_1, ..., A Z_q]) with Z_0 = Omega of
+/// b = ceil(l / (q + 1)) columns and Z_{i+1} = orth(A^T A Z_i). Every
+/// A Z_i a subspace iteration computes and discards joins the basis, so
+/// the products are narrow: 2q + 1 of width b and B = Q^T A of width
+/// b (q + 1), against 2q + 2 of width l (docs/method.md compares them).
+/// The blocks are not orthogonalised against each other before the final
+/// QR, so each A^T A Z_i stays one fused pass; Householder QR gives an
+/// orthonormal Q however dependent the later blocks become.
+bool buildKrylovSketch(RowSource &src, int64_t l, int64_t q,
+                       const SvdOptions &options, SvdWorkspace &workspace,
+                       Sketch &sk) {
+  int64_t m = src.rows(), n = src.cols(), k = std::min(m, n);
+  int64_t b = (l + q) / (q + 1);
+  while (q > 0 && b * (q + 1) > k) {
+    --q;
+    b = (l + q) / (q + 1);
+  }
+  sk.l = b * (q + 1);
+  const float *omega =
+      workspace.testMatrix(options.seed, b, n, src.numThreads());
+  std::vector<float> xt(omega, omega + b * n);
+  std::vector<float> zt(static_cast<size_t>(b * n));
+  sk.qt.assign(static_cast<size_t>(sk.l * m), 0.0f);
+  for (int64_t it = 0; it < q; ++it) {
+    productAtAX(src, xt.data(), b, zt.data(), sk.qt.data() + it * b * m);
+    if (!orthonormalize(zt.data(), n, b))
+      return false;
+    std::swap(xt, zt);
+  }
+  productAX(src, xt.data(), b, sk.qt.data() + q * b * m);
+  return finishSketch(src, sk);
+}
+
+bool buildSketch(RowSource &src, int64_t l, const SvdOptions &options,
+                 SvdWorkspace &workspace, Sketch &sk) {
+  int64_t q = std::max<int64_t>(effectivePowerIterations(options), 0);
+  if (options.method == SvdMethod::BlockKrylov)
+    return buildKrylovSketch(src, l, q, options, workspace, sk);
+  return buildSubspaceSketch(src, l, q, options, workspace, sk);
 }
 
 LowRankFactors factorsFromSketch(const RowSource &src, const Sketch &sk,
@@ -576,9 +628,14 @@ LowRankFactors runOnResidual(ConstMatrixRef a, ConstMatrixRef base,
   if (!sameShape(a, base))
     return invalidFactors();
   int64_t m = a.rows, n = a.cols, k = std::min(m, n);
-  detail::BlasThreadsScope scope(options.threads);
+  bool randomized = options.method != SvdMethod::Exact;
   int threads = detail::resolveThreads(options.threads);
-  bool randomized = options.method == SvdMethod::Randomized;
+  // The randomised methods run BLAS single-threaded throughout: their big
+  // products split the work themselves, and their small LAPACK calls gain
+  // nothing from a second thread, whose spinning between calls
+  // (sched_yield) steals cycles from the product threads on a small
+  // machine (2 cores: 0.204 -> 0.175 s per 4096 x 14336 residual).
+  detail::BlasThreadsScope scope(randomized ? 1 : options.threads);
   SvdWorkspace local;
   SvdWorkspace &workspace = options.workspace ? *options.workspace : local;
   RowSource src(a, base, threads, randomized ? &workspace : nullptr);
@@ -595,22 +652,21 @@ LowRankFactors svdImpl(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
                        const SvdOptions &options) {
   rank = std::clamp<int64_t>(rank, 0,
                              std::max<int64_t>(std::min(a.rows, a.cols), 0));
-  return runOnResidual(
-      a, base, options, rank == 0,
-      [&](RowSource &src, SvdWorkspace &workspace, int64_t k) {
-        if (options.method != SvdMethod::Randomized) {
-          ExactSvd svd;
-          if (!exactSvd(src, workspace, svd))
-            return invalidFactors();
-          return factorsFromExact(src, svd, rank);
-        }
-        int64_t l =
-            std::min(rank + std::max<int64_t>(options.oversample, 0), k);
-        Sketch sk;
-        if (!buildSketch(src, l, options, workspace, sk))
-          return invalidFactors();
-        return factorsFromSketch(src, sk, rank);
-      });
+  return runOnResidual(a, base, options, rank == 0,
+                       [&](RowSource &src, SvdWorkspace &workspace, int64_t k) {
+                         if (options.method == SvdMethod::Exact) {
+                           ExactSvd svd;
+                           if (!exactSvd(src, workspace, svd))
+                             return invalidFactors();
+                           return factorsFromExact(src, svd, rank);
+                         }
+                         int64_t l =
+                             std::min(rank + effectiveOversample(options), k);
+                         Sketch sk;
+                         if (!buildSketch(src, l, options, workspace, sk))
+                           return invalidFactors();
+                         return factorsFromSketch(src, sk, rank);
+                       });
 }
 
 LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
@@ -619,9 +675,9 @@ LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
   return runOnResidual(
       a, base, options, !(energy > 0),
       [&](RowSource &src, SvdWorkspace &workspace, int64_t k) {
-        if (options.method != SvdMethod::Randomized)
+        if (options.method == SvdMethod::Exact)
           return exactByEnergy(src, workspace, energy, maxRank);
-        int64_t oversample = std::max<int64_t>(options.oversample, 0);
+        int64_t oversample = effectiveOversample(options);
         int64_t guess = maxRank > 0 ? std::min<int64_t>(16, maxRank) : 16;
         for (;;) {
           int64_t l = guess + oversample;
@@ -647,6 +703,18 @@ LowRankFactors svdByEnergyImpl(ConstMatrixRef a, ConstMatrixRef base,
 }
 
 } // namespace
+
+int64_t effectiveOversample(const SvdOptions &options) {
+  if (options.oversample >= 0)
+    return options.oversample;
+  return options.method == SvdMethod::BlockKrylov ? 24 : 8;
+}
+
+int64_t effectivePowerIterations(const SvdOptions &options) {
+  if (options.powerIterations >= 0)
+    return options.powerIterations;
+  return options.method == SvdMethod::BlockKrylov ? 4 : 2;
+}
 
 const float *SvdWorkspace::testMatrix(uint64_t seed, int64_t rows, int64_t cols,
                                       int threads) {

@@ -97,6 +97,9 @@ double directError(ConstMatrixRef a, const LowRankFactors &f) {
   return err / total;
 }
 
+constexpr SvdMethod kAllMethods[] = {SvdMethod::Exact, SvdMethod::Randomized,
+                                     SvdMethod::BlockKrylov};
+
 SvdOptions exactOptions() {
   SvdOptions o;
   o.method = SvdMethod::Exact;
@@ -159,20 +162,47 @@ TEST(LowRank, RandomizedWithinTwoPercentOfOptimum) {
     std::vector<float> data = withSpectrum(m, n, n, s, 21 + spectrum);
     ConstMatrixRef a(data.data(), m, n);
     std::vector<double> ref = referenceSingularValues(a);
-    for (uint64_t seed : {0u, 1u, 2u}) {
-      SvdOptions o;
-      o.seed = seed;
-      LowRankFactors f = truncatedSvd(a, 16, o);
-      ASSERT_TRUE(f.valid);
-      ASSERT_EQ(f.rank, 16);
-      EXPECT_GE(f.singularValues.size(), 16u);
-      double opt = optimalError(ref, 16);
-      EXPECT_LE(f.relativeError, 1.02 * opt)
-          << "spectrum " << spectrum << " seed " << seed;
-      EXPECT_GE(f.relativeError, opt * (1 - 1e-4));
-      EXPECT_NEAR(directError(a, f), f.relativeError, 1e-5);
-    }
+    for (SvdMethod method : {SvdMethod::Randomized, SvdMethod::BlockKrylov})
+      for (uint64_t seed : {0u, 1u, 2u}) {
+        SvdOptions o;
+        o.method = method;
+        o.seed = seed;
+        LowRankFactors f = truncatedSvd(a, 16, o);
+        ASSERT_TRUE(f.valid);
+        ASSERT_EQ(f.rank, 16);
+        EXPECT_GE(f.singularValues.size(), 16u);
+        double opt = optimalError(ref, 16);
+        EXPECT_LE(f.relativeError, 1.02 * opt)
+            << "spectrum " << spectrum << " seed " << seed << " method "
+            << static_cast<int>(method);
+        EXPECT_GE(f.relativeError, opt * (1 - 1e-4));
+        EXPECT_NEAR(directError(a, f), f.relativeError, 1e-5);
+      }
   }
+}
+
+TEST(LowRank, KrylovBlocksFollowDepthAndOversample) {
+  // l = rank + oversample columns in q + 1 blocks of ceil(l / (q + 1)):
+  // the sketch's singular values count them.
+  std::vector<float> data = gaussianMatrix(120, 88, 6);
+  ConstMatrixRef a(data.data(), 120, 88);
+  SvdOptions o;
+  o.method = SvdMethod::BlockKrylov;
+  EXPECT_EQ(truncatedSvd(a, 16, o).singularValues.size(), 40u); // 5 x 8
+  o.oversample = 8;
+  o.powerIterations = 2;
+  EXPECT_EQ(truncatedSvd(a, 16, o).singularValues.size(), 24u); // 3 x 8
+  o.powerIterations = 4;
+  EXPECT_EQ(truncatedSvd(a, 16, o).singularValues.size(), 25u); // 5 x 5
+  // l = 86 in 5 blocks of 18 would outgrow min(rows, cols) = 88: 4 of 22.
+  o.oversample = 70;
+  EXPECT_EQ(truncatedSvd(a, 16, o).singularValues.size(), 88u); // 4 x 22
+  EXPECT_EQ(effectiveOversample(SvdOptions()), 24);
+  EXPECT_EQ(effectivePowerIterations(SvdOptions()), 4);
+  SvdOptions subspace;
+  subspace.method = SvdMethod::Randomized;
+  EXPECT_EQ(effectiveOversample(subspace), 8);
+  EXPECT_EQ(effectivePowerIterations(subspace), 2);
 }
 
 TEST(LowRank, RandomizedIsDeterministicPerSeed) {
@@ -198,7 +228,7 @@ TEST(LowRank, ExactLowRankIsRecovered) {
   std::vector<double> s = {5, 4, 3, 2, 1};
   std::vector<float> data = withSpectrum(64, 96, 96, s, 9);
   ConstMatrixRef a(data.data(), 64, 96);
-  for (SvdMethod method : {SvdMethod::Exact, SvdMethod::Randomized}) {
+  for (SvdMethod method : kAllMethods) {
     SvdOptions o;
     o.method = method;
     LowRankFactors f = truncatedSvd(a, 8, o);
@@ -215,7 +245,7 @@ TEST(LowRank, DifferenceEqualsMaterialisedDifference) {
     d[i] = w[i] - b[i];
   ConstMatrixRef wr(w.data(), 50, 70), br(b.data(), 50, 70),
       dr(d.data(), 50, 70);
-  for (SvdMethod method : {SvdMethod::Exact, SvdMethod::Randomized}) {
+  for (SvdMethod method : kAllMethods) {
     SvdOptions o;
     o.method = method;
     LowRankFactors viaBase = truncatedSvd(wr, br, 6, o);
@@ -298,7 +328,7 @@ TEST(LowRank, EnergyPicksSmallestRank) {
   for (int64_t r : {3, 12, 30}) {
     double energy = (cumulative[r - 2] + cumulative[r - 1]) / 2;
     ASSERT_EQ(expectedRank(ref, energy), r);
-    for (SvdMethod method : {SvdMethod::Exact, SvdMethod::Randomized}) {
+    for (SvdMethod method : kAllMethods) {
       SvdOptions o;
       o.method = method;
       LowRankFactors f = truncatedSvdByEnergy(a, energy, 0, o);
@@ -336,7 +366,7 @@ TEST(LowRank, EnergyFallsBackToExactWhenTheSketchWouldBeFull) {
 TEST(LowRank, DegenerateInputs) {
   std::vector<float> zeros(30 * 40, 0.0f);
   ConstMatrixRef z(zeros.data(), 30, 40);
-  for (SvdMethod method : {SvdMethod::Exact, SvdMethod::Randomized}) {
+  for (SvdMethod method : kAllMethods) {
     SvdOptions o;
     o.method = method;
     LowRankFactors f = truncatedSvd(z, 4, o);

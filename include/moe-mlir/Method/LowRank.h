@@ -14,7 +14,11 @@
 
 namespace mlir::moe::method {
 
-enum class SvdMethod { Exact, Randomized };
+/// Exact: LAPACK. Randomized: subspace iteration (Halko-Martinsson-Tropp).
+/// BlockKrylov: randomised block Krylov (Musco-Musco), the default: at rank
+/// 16 it costs what subspace iteration does and lands 3-5x closer to the
+/// optimal error (docs/method.md).
+enum class SvdMethod { Exact, Randomized, BlockKrylov };
 
 /// Memory that consecutive SVD calls reuse: the matrix-sized buffer that
 /// holds a - base (randomised) or LAPACK's copy of A (exact), and the
@@ -53,11 +57,13 @@ private:
 };
 
 struct SvdOptions {
-  SvdMethod method = SvdMethod::Randomized;
-  /// Extra columns of the randomised range finder beyond the target rank.
-  int64_t oversample = 8;
-  /// Power (subspace) iterations of the randomised range finder.
-  int64_t powerIterations = 2;
+  SvdMethod method = SvdMethod::BlockKrylov;
+  /// Columns of the sketch beyond the target rank; negative: the method's
+  /// default (see effectiveOversample).
+  int64_t oversample = -1;
+  /// Randomized: power iterations q. BlockKrylov: the Krylov depth q (the
+  /// basis has q + 1 blocks). Negative: the method's default.
+  int64_t powerIterations = -1;
   /// Seed of the Gaussian test matrix; same seed and thread count, same
   /// factors on every platform.
   uint64_t seed = 0;
@@ -69,6 +75,12 @@ struct SvdOptions {
   /// Reused scratch memory (see SvdWorkspace); null: allocate per call.
   SvdWorkspace *workspace = nullptr;
 };
+
+/// The oversampling and iteration count a call with these options uses:
+/// the given values when non-negative, else 8 and 2 for Randomized, 24 and
+/// 4 for BlockKrylov (blocks of 8; the settings docs/method.md compares).
+int64_t effectiveOversample(const SvdOptions &options);
+int64_t effectivePowerIterations(const SvdOptions &options);
 
 struct LowRankFactors {
   int64_t rank = 0;
@@ -91,12 +103,15 @@ struct LowRankFactors {
 };
 
 /// Rank-`rank` truncated SVD of `a` (rank is clamped to min(rows, cols)).
-/// Exact: LAPACK sgesdd (sgesvd if it fails to converge). Randomised:
-/// Halko-Martinsson-Tropp range finder with l = rank + `oversample` columns
-/// and `powerIterations` q: Q = orth(A (A^T A)^q Omega), with QR
-/// re-orthonormalisation after each A^T A product, then B = Q^T A and an
-/// exact SVD (double) of the small B. Costs 2q + 2 products with A, which
-/// is read q + 2 times; `a` is never copied.
+/// Exact: LAPACK sgesdd (sgesvd if it fails to converge). Both randomised
+/// methods find an orthonormal basis Q of about l = rank + oversample
+/// columns for A's range, then take B = Q^T A and an exact SVD (double) of
+/// the small B. Randomized: Q = orth(A (A^T A)^q Omega), with QR
+/// re-orthonormalisation after each A^T A product: 2q + 2 products of width
+/// l, A read q + 2 times. BlockKrylov: Q = orth([A Z_0 ... A Z_q]) with
+/// Z_0 = Omega of b = ceil(l / (q + 1)) columns and Z_{i+1} =
+/// orth(A^T A Z_i): 2q + 1 products of width b and one of width b (q + 1),
+/// A read q + 2 times. `a` is never copied.
 LowRankFactors truncatedSvd(ConstMatrixRef a, int64_t rank,
                             const SvdOptions &options);
 
@@ -118,8 +133,7 @@ LowRankFactors truncatedSvd(ConstMatrixRef a, ConstMatrixRef base, int64_t rank,
 /// threshold is met within them (or maxRank is reached: rank maxRank); a
 /// sketch that would reach min(rows, cols) is replaced by the exact method.
 LowRankFactors truncatedSvdByEnergy(ConstMatrixRef a, double energy,
-                                    int64_t maxRank,
-                                    const SvdOptions &options);
+                                    int64_t maxRank, const SvdOptions &options);
 
 /// truncatedSvdByEnergy of a - base.
 LowRankFactors truncatedSvdByEnergy(ConstMatrixRef a, ConstMatrixRef base,

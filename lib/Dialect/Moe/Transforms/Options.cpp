@@ -53,12 +53,14 @@ LogicalResult mlir::moe::parseSvdOptions(Operation *op, StringRef svd,
     config.svd.method = method::SvdMethod::Exact;
   else if (svd == "randomized")
     config.svd.method = method::SvdMethod::Randomized;
+  else if (svd == "krylov")
+    config.svd.method = method::SvdMethod::BlockKrylov;
   else
     return op->emitError() << "unknown svd '" << svd
-                           << "' (expected exact or randomized)";
-  if (oversample < 0 || powerIterations < 0)
+                           << "' (expected exact, krylov or randomized)";
+  if (oversample < -1 || powerIterations < -1)
     return op->emitError() << "oversample and power-iters must be "
-                              "non-negative";
+                              "non-negative (or -1: the method's default)";
   config.svd.oversample = oversample;
   config.svd.powerIterations = powerIterations;
   config.svd.seed = seed;

@@ -33,5 +33,5 @@
 // BOTH: error: rank and energy are mutually exclusive
 // ENERGYRANGE: error: energy must be in (0, 1], got 1.5
 // RANK: error: rank must be a non-negative integer or 'full', got 'two'
-// SVD: error: unknown svd 'qr' (expected exact or randomized)
+// SVD: error: unknown svd 'qr' (expected exact, krylov or randomized)
 // CROSSING: error: cluster 0 holds experts of groups 0 and 1 of the layer's 2 expert groups: clusters must not cross a group boundary

@@ -67,12 +67,15 @@ def MoeCompressExpertsPass : Pass<"moe-compress-experts", "mlir::ModuleOp"> {
            "rank per expert: an integer or 'full' (default 16)">,
     Option<"energy", "energy", "double", "0",
            "energy threshold in (0, 1] choosing each rank (not with rank)">,
-    Option<"svd", "svd", "std::string", "\"randomized\"",
-           "exact (LAPACK) or randomized">,
-    Option<"oversample", "oversample", "int64_t", "8",
-           "randomised SVD oversampling">,
-    Option<"powerIterations", "power-iters", "int64_t", "2",
-           "randomised SVD power iterations">,
+    Option<"svd", "svd", "std::string", "\"krylov\"",
+           "exact (LAPACK), krylov (randomised block Krylov) or randomized "
+           "(subspace iteration)">,
+    Option<"oversample", "oversample", "int64_t", "-1",
+           "sketch columns beyond the rank (-1: 24 for krylov, 8 for "
+           "randomized)">,
+    Option<"powerIterations", "power-iters", "int64_t", "-1",
+           "Krylov depth or power iterations (-1: 4 for krylov, 2 for "
+           "randomized)">,
     Option<"seed", "seed", "uint64_t", "0", "randomised SVD seed">,
     Option<"profile", "profile", "std::string", "\"\"",
            "routing profile (JSON from moe-run --profile) for weighted bases">
@@ -153,12 +156,14 @@ def MoeCompressPipelinePass
            "rank per expert: an integer or 'full' (default 16)">,
     Option<"energy", "energy", "double", "0",
            "energy threshold in (0, 1] (not with rank)">,
-    Option<"svd", "svd", "std::string", "\"randomized\"",
-           "exact or randomized">,
-    Option<"oversample", "oversample", "int64_t", "8",
-           "randomised SVD oversampling">,
-    Option<"powerIterations", "power-iters", "int64_t", "2",
-           "randomised SVD power iterations">,
+    Option<"svd", "svd", "std::string", "\"krylov\"",
+           "exact, krylov or randomized">,
+    Option<"oversample", "oversample", "int64_t", "-1",
+           "sketch columns beyond the rank (-1: 24 for krylov, 8 for "
+           "randomized)">,
+    Option<"powerIterations", "power-iters", "int64_t", "-1",
+           "Krylov depth or power iterations (-1: 4 for krylov, 2 for "
+           "randomized)">,
     Option<"bits", "bits", "std::string", "\"4\"",
            "residual factor storage: 4, 8 or none">,
     Option<"baseBits", "base-bits", "std::string", "\"16\"",
