@@ -1588,8 +1588,11 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
 
 /// One tile of `product` for y[n, c] += sum_r x[n, r] W[r, c] (a low-rank
 /// factor U applied as U^T h), as vector code: per token row, kAxpyVecs
-/// vectors of kLanes outputs accumulate broadcast x[n, r] times W's row r,
-/// dequantised kLanes at a time along its contiguous last axis.
+/// vectors of kLanes outputs accumulate broadcast x[n, r] times W's row r.
+/// Narrow storage (f16, bf16, codes) is widened once per block of outputs
+/// into an f32 scratch of (inner, block) that every row of the tile then
+/// reads: widening per row cost as much as the axpy itself (INT4 U factors
+/// were 7% of default-compression prefill).
 Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                                   Value scales, Value zps, Value init) {
   auto f32Vec = VectorType::get({kLanes}, f32);
@@ -1598,11 +1601,14 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
   Value outs = tensor::DimOp::create(b, loc, init, 1);
   Value inner = tensor::DimOp::create(b, loc, x, 1);
   int64_t block = kLanes * kAxpyVecs;
+  bool widen =
+      !cast<RankedTensorType>(data.getType()).getElementType().isF32();
   Value blocked = arith::SubIOp::create(
       b, loc, outs, arith::RemUIOp::create(b, loc, outs, cIndex(block)));
-  auto columns = [&](Value from, Value to, int64_t vecs, Value t) -> Value {
+  auto columns = [&](Value from, Value to, int64_t vecs,
+                     ValueRange carried) -> ValueRange {
     return scf::ForOp::create(
-               b, loc, from, to, cIndex(vecs * kLanes), ValueRange{t},
+               b, loc, from, to, cIndex(vecs * kLanes), carried,
                [&](OpBuilder &cb, Location, Value c0, ValueRange accC) {
                  OpBuilder::InsertionGuard g0(b);
                  b.setInsertionPointToEnd(cb.getInsertionBlock());
@@ -1610,6 +1616,35 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                  for (int64_t j = 0; j < vecs; ++j)
                    cols.push_back(
                        arith::AddIOp::create(b, loc, c0, cIndex(j * kLanes)));
+                 Value wide = widen ? accC[1] : Value();
+                 if (widen)
+                   wide = scf::ForOp::create(
+                              b, loc, zero, inner, one, ValueRange{wide},
+                              [&](OpBuilder &wb, Location, Value r,
+                                  ValueRange accW) {
+                                OpBuilder::InsertionGuard g1(b);
+                                b.setInsertionPointToEnd(
+                                    wb.getInsertionBlock());
+                                Value t = accW[0];
+                                for (auto [j, c] : llvm::enumerate(cols))
+                                  t = vector::TransferWriteOp::create(
+                                          b, loc,
+                                          loadWeightVector(w, data, scales,
+                                                           zps, r, c),
+                                          t,
+                                          ValueRange{r, cIndex(j * kLanes)},
+                                          ArrayRef<bool>{true})
+                                          .getResult();
+                                scf::YieldOp::create(b, loc, ValueRange{t});
+                              })
+                             .getResult(0);
+                 auto weightAt = [&](Value r, int64_t j, Value c) -> Value {
+                   if (!widen)
+                     return loadWeightVector(w, data, scales, zps, r, c);
+                   return vector::TransferReadOp::create(
+                       b, loc, f32Vec, wide, ValueRange{r, cIndex(j * kLanes)},
+                       std::nullopt, ArrayRef<bool>{true});
+                 };
                  auto perRow = scf::ForOp::create(
                      b, loc, zero, rows, one, ValueRange{accC[0]},
                      [&](OpBuilder &rb, Location, Value n, ValueRange accR) {
@@ -1630,9 +1665,7 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                              SmallVector<Value> next;
                              for (auto [j, c] : llvm::enumerate(cols))
                                next.push_back(vector::FMAOp::create(
-                                   b, loc, h,
-                                   loadWeightVector(w, data, scales, zps, r, c),
-                                   a[j]));
+                                   b, loc, h, weightAt(r, j, c), a[j]));
                              scf::YieldOp::create(b, loc, next);
                            });
                        Value t = accR[0];
@@ -1643,12 +1676,19 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                                  .getResult();
                        scf::YieldOp::create(b, loc, ValueRange{t});
                      });
-                 scf::YieldOp::create(b, loc, perRow.getResults());
+                 SmallVector<Value> results{perRow.getResult(0)};
+                 if (widen)
+                   results.push_back(wide);
+                 scf::YieldOp::create(b, loc, results);
                })
-        .getResult(0);
+        .getResults();
   };
-  Value t = columns(zero, blocked, kAxpyVecs, init);
-  return columns(blocked, outs, 1, t);
+  SmallVector<Value> carried{init};
+  if (widen)
+    carried.push_back(tensor::EmptyOp::create(
+        b, loc, ArrayRef<OpFoldResult>{inner, b.getIndexAttr(block)}, f32));
+  ValueRange t = columns(zero, blocked, kAxpyVecs, carried);
+  return columns(blocked, outs, 1, t)[0];
 }
 
 /// One tile of `product`: a generic over (rows, outputs, reduction) that

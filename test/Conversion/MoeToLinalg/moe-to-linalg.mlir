@@ -58,6 +58,37 @@ func.func @clustered_int4(%x: tensor<?x4xf32>, %r: tensor<3x4xf32>, %ub: tensor<
 
 // -----
 
+// Vector sizes: the INT4 U factor is widened once per block of 32 outputs
+// into an f32 scratch (rank, 32) carried by the column loop, and the
+// per-row axpy reads the scratch, not the codes.
+// CHECK-LABEL: func.func @clustered_int4_vector
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %[[W:.*]] = %{{.*}}) -> (tensor<?x?xf32>, tensor<?x32xf32>)
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[W]]) -> (tensor<?x32xf32>)
+// CHECK: arith.shrui
+// CHECK: vector.transfer_write {{.*}} : vector<8xf32>, tensor<?x32xf32>
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK-NOT: arith.shrui
+// CHECK: vector.transfer_read {{.*}} : tensor<?x32xf32>, vector<8xf32>
+// CHECK: vector.fma
+func.func @clustered_int4_vector(%x: tensor<?x32xf32>, %r: tensor<3x32xf32>, %ub: tensor<2x32x32xf32>,
+    %uud: tensor<4x16xi8>, %uus: tensor<4x1xf16>, %uuz: tensor<4x1xi8>, %uv: tensor<4x32xf32>,
+    %db: tensor<2x32x32xf32>, %du: tensor<3x32xf32>, %dv: tensor<3x32xf32>) -> tensor<?x32xf32> {
+  %uu = moe.quantized_weight %uud scales %uus zero_points %uuz : (tensor<4x16xi8>, tensor<4x1xf16>, tensor<4x1xi8>)
+      -> tensor<4x32xf32, #moe.quant<storage = i4, group_size = 32, symmetric = false, scale_type = f16, zero_point_type = i8>>
+  %y = moe.clustered_layer %x, %r up %ub, %uu, %uv down %db, %du, %dv {
+      activation = #moe.activation<relu>, assignment = array<i64: 0, 1, 0>,
+      cluster_routing = #moe.cluster_routing<mode = exact>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true>,
+      up_ranks = array<i64: 2, 2, 0>, down_ranks = array<i64: 1, 0, 2>}
+      : (tensor<?x32xf32>, tensor<3x32xf32>, tensor<2x32x32xf32>,
+         tensor<4x32xf32, #moe.quant<storage = i4, group_size = 32, symmetric = false, scale_type = f16, zero_point_type = i8>>,
+         tensor<4x32xf32>, tensor<2x32x32xf32>, tensor<3x32xf32>, tensor<3x32xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
 // Hierarchical: stage 1 scores clusters by the log-sum-exp of their
 // members' logits (math.log after the sum of exps).
 // CHECK-LABEL: func.func @hierarchical
