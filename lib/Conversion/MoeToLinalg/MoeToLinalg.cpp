@@ -1601,8 +1601,7 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
   Value outs = tensor::DimOp::create(b, loc, init, 1);
   Value inner = tensor::DimOp::create(b, loc, x, 1);
   int64_t block = kLanes * kAxpyVecs;
-  bool widen =
-      !cast<RankedTensorType>(data.getType()).getElementType().isF32();
+  bool widen = !cast<RankedTensorType>(data.getType()).getElementType().isF32();
   Value blocked = arith::SubIOp::create(
       b, loc, outs, arith::RemUIOp::create(b, loc, outs, cIndex(block)));
   auto columns = [&](Value from, Value to, int64_t vecs,
@@ -1618,26 +1617,25 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                        arith::AddIOp::create(b, loc, c0, cIndex(j * kLanes)));
                  Value wide = widen ? accC[1] : Value();
                  if (widen)
-                   wide = scf::ForOp::create(
-                              b, loc, zero, inner, one, ValueRange{wide},
-                              [&](OpBuilder &wb, Location, Value r,
-                                  ValueRange accW) {
-                                OpBuilder::InsertionGuard g1(b);
-                                b.setInsertionPointToEnd(
-                                    wb.getInsertionBlock());
-                                Value t = accW[0];
-                                for (auto [j, c] : llvm::enumerate(cols))
-                                  t = vector::TransferWriteOp::create(
-                                          b, loc,
-                                          loadWeightVector(w, data, scales,
-                                                           zps, r, c),
-                                          t,
-                                          ValueRange{r, cIndex(j * kLanes)},
-                                          ArrayRef<bool>{true})
-                                          .getResult();
-                                scf::YieldOp::create(b, loc, ValueRange{t});
-                              })
-                             .getResult(0);
+                   wide =
+                       scf::ForOp::create(
+                           b, loc, zero, inner, one, ValueRange{wide},
+                           [&](OpBuilder &wb, Location, Value r,
+                               ValueRange accW) {
+                             OpBuilder::InsertionGuard g1(b);
+                             b.setInsertionPointToEnd(wb.getInsertionBlock());
+                             Value t = accW[0];
+                             for (auto [j, c] : llvm::enumerate(cols))
+                               t = vector::TransferWriteOp::create(
+                                       b, loc,
+                                       loadWeightVector(w, data, scales, zps, r,
+                                                        c),
+                                       t, ValueRange{r, cIndex(j * kLanes)},
+                                       ArrayRef<bool>{true})
+                                       .getResult();
+                             scf::YieldOp::create(b, loc, ValueRange{t});
+                           })
+                           .getResult(0);
                  auto weightAt = [&](Value r, int64_t j, Value c) -> Value {
                    if (!widen)
                      return loadWeightVector(w, data, scales, zps, r, c);
