@@ -881,6 +881,9 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
+/// Inputs per block of the panel kernel: a panel's block (8 KiB) stays in
+/// L1 while every block of weight rows passes over it.
+constexpr int64_t kPanelDepth = 128;
 /// Tasks the panel kernel aims for at least (several per thread of a
 /// 2-core machine, one per thread of a 16-core one).
 constexpr int64_t kPanelTasks = 16;
@@ -1390,10 +1393,12 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
 
 /// Rows [0, full) of `product` (full a multiple of kTileRows) for W stored
 /// (out, in), as a GEMM micro-kernel without horizontal sums: the rows are
-/// packed once into panels of (in, kTileRows); per output tile (one task), each
-/// block of kBcastOuts weight rows is dequantised once into an f32 scratch and
-/// then serves every panel of kTileRows rows, each step broadcasting one
-/// weight per row against two vectors of tokens.
+/// packed once into panels of (in, kTileRows). A task is one output tile
+/// and a group of panels; it walks the inputs in blocks of kPanelDepth: the
+/// tile's weight rows for the block are dequantised once into an f32
+/// scratch, then for every panel each block of kBcastOuts weight rows runs
+/// the register tile (one broadcast weight per row against two vectors of
+/// tokens per step), reloading and storing its sums in a per-task buffer.
 Value Lowering::productPanels(Value x, const WeightView &w, Value data,
                               Value scales, Value zps, Value init, Value full) {
   auto f32Vec = VectorType::get({kLanes}, f32);
@@ -1495,28 +1500,48 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
     Value tile0 =
         tensor::ExtractSliceOp::create(b, loc, out, offsets, sizes, ones);
     Value lastOut = arith::SubIOp::create(b, loc, cs, one);
-    Value scratch =
-        tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{kBcastOuts, in}, f32);
-    auto blocks = scf::ForOp::create(
-        b, loc, zero, cs, cIndex(kBcastOuts), ValueRange{scratch, tile0},
-        [&](OpBuilder &ob, Location, Value o0, ValueRange carried) {
+    Value taskPanels = arith::SubIOp::create(b, loc, pTo, pFrom);
+    // Sums of the task's panels by output, (panels, kTileOut, kTileRows):
+    // the register tile is stored and reloaded once per block of kPanelDepth
+    // inputs, so that one panel's block of inputs stays in L1 while every
+    // weight block passes over it and the task's blocks of all panels stay
+    // in L2 (at 2048 tokens a whole-depth sweep streamed the panels from L3
+    // for every block of weight rows).
+    Value sums = filled(
+        {taskPanels, b.getIndexAttr(kTileOut), b.getIndexAttr(kTileRows)}, f32,
+        cF32(0.0f));
+    Value scratch = tensor::EmptyOp::create(
+        b, loc, ArrayRef<int64_t>{kTileOut, kPanelDepth}, f32);
+    auto depth = scf::ForOp::create(
+        b, loc, zero, cIndex(in), cIndex(kPanelDepth),
+        ValueRange{scratch, sums},
+        [&](OpBuilder &db, Location, Value k0, ValueRange carried) {
           OpBuilder::InsertionGuard g0(b);
-          b.setInsertionPointToEnd(ob.getInsertionBlock());
-          SmallVector<Value> outIdx = clampedRange(o0, kBcastOuts, lastOut);
+          b.setInsertionPointToEnd(db.getInsertionBlock());
+          Value k1 = arith::MinUIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, k0, cIndex(kPanelDepth)),
+              cIndex(in));
+          // The tile's weight rows for these inputs, dequantised once.
           auto dequant = scf::ForOp::create(
-              b, loc, zero, cIndex(in), cIndex(kLanes), ValueRange{carried[0]},
-              [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+              b, loc, zero, cs, one, ValueRange{carried[0]},
+              [&](OpBuilder &ob, Location, Value o, ValueRange accO) {
                 OpBuilder::InsertionGuard g1(b);
-                b.setInsertionPointToEnd(kb.getInsertionBlock());
-                Value t = acc[0];
-                for (int64_t j = 0; j < kBcastOuts; ++j)
-                  t = vector::TransferWriteOp::create(
-                          b, loc,
-                          loadWeightVector(w, dTile, sTile, zTile, outIdx[j],
-                                           k),
-                          t, ValueRange{cIndex(j), k}, ArrayRef<bool>{true})
-                          .getResult();
-                scf::YieldOp::create(b, loc, ValueRange{t});
+                b.setInsertionPointToEnd(ob.getInsertionBlock());
+                auto steps = scf::ForOp::create(
+                    b, loc, k0, k1, cIndex(kLanes), ValueRange{accO[0]},
+                    [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+                      OpBuilder::InsertionGuard g2(b);
+                      b.setInsertionPointToEnd(kb.getInsertionBlock());
+                      Value at = arith::SubIOp::create(b, loc, k, k0);
+                      Value t =
+                          vector::TransferWriteOp::create(
+                              b, loc,
+                              loadWeightVector(w, dTile, sTile, zTile, o, k),
+                              acc[0], ValueRange{o, at}, ArrayRef<bool>{true})
+                              .getResult();
+                      scf::YieldOp::create(b, loc, ValueRange{t});
+                    });
+                scf::YieldOp::create(b, loc, steps.getResults());
               });
           Value wRows = dequant.getResult(0);
           auto perPanel = scf::ForOp::create(
@@ -1524,63 +1549,89 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
               [&](OpBuilder &pb, Location, Value p, ValueRange accP) {
                 OpBuilder::InsertionGuard g1(b);
                 b.setInsertionPointToEnd(pb.getInsertionBlock());
-                Value r0 = arith::MulIOp::create(
-                    b, loc, arith::SubIOp::create(b, loc, p, pFrom),
-                    cIndex(kTileRows));
-                Value r1 = arith::AddIOp::create(b, loc, r0, cIndex(kLanes));
-                Value laneHi = cIndex(kLanes);
-                Value zeroVec = arith::ConstantOp::create(
-                    b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
-                SmallVector<Value> zeros(2 * kBcastOuts, zeroVec);
-                auto steps = scf::ForOp::create(
-                    b, loc, zero, cIndex(in), one, zeros,
-                    [&](OpBuilder &kb, Location, Value k, ValueRange acc) {
+                Value pl = arith::SubIOp::create(b, loc, p, pFrom);
+                auto blocks = scf::ForOp::create(
+                    b, loc, zero, cs, cIndex(kBcastOuts), ValueRange{accP[0]},
+                    [&](OpBuilder &ob, Location, Value o0, ValueRange accB) {
                       OpBuilder::InsertionGuard g2(b);
-                      b.setInsertionPointToEnd(kb.getInsertionBlock());
-                      Value lo = vector::TransferReadOp::create(
-                          b, loc, f32Vec, xT, ValueRange{p, k, zero},
-                          std::nullopt, ArrayRef<bool>{true});
-                      Value hi = vector::TransferReadOp::create(
-                          b, loc, f32Vec, xT, ValueRange{p, k, laneHi},
-                          std::nullopt, ArrayRef<bool>{true});
-                      SmallVector<Value> next;
-                      for (int64_t j = 0; j < kBcastOuts; ++j) {
-                        Value wj = vector::BroadcastOp::create(
-                            b, loc, f32Vec, extract(wRows, {cIndex(j), k}));
-                        next.push_back(
-                            vector::FMAOp::create(b, loc, wj, lo, acc[2 * j]));
-                        next.push_back(vector::FMAOp::create(b, loc, wj, hi,
-                                                             acc[2 * j + 1]));
-                      }
-                      scf::YieldOp::create(b, loc, next);
+                      b.setInsertionPointToEnd(ob.getInsertionBlock());
+                      SmallVector<Value> outIdx =
+                          clampedRange(o0, kBcastOuts, lastOut);
+                      Value laneHi = cIndex(kLanes);
+                      SmallVector<Value> start;
+                      for (int64_t j = 0; j < kBcastOuts; ++j)
+                        for (Value lane : {zero, laneHi})
+                          start.push_back(vector::TransferReadOp::create(
+                              b, loc, f32Vec, accB[0],
+                              ValueRange{pl, outIdx[j], lane}, std::nullopt,
+                              ArrayRef<bool>{true}));
+                      auto steps = scf::ForOp::create(
+                          b, loc, k0, k1, one, start,
+                          [&](OpBuilder &kb, Location, Value k,
+                              ValueRange acc) {
+                            OpBuilder::InsertionGuard g3(b);
+                            b.setInsertionPointToEnd(kb.getInsertionBlock());
+                            Value lo = vector::TransferReadOp::create(
+                                b, loc, f32Vec, xT, ValueRange{p, k, zero},
+                                std::nullopt, ArrayRef<bool>{true});
+                            Value hi = vector::TransferReadOp::create(
+                                b, loc, f32Vec, xT, ValueRange{p, k, laneHi},
+                                std::nullopt, ArrayRef<bool>{true});
+                            Value at = arith::SubIOp::create(b, loc, k, k0);
+                            SmallVector<Value> next;
+                            for (int64_t j = 0; j < kBcastOuts; ++j) {
+                              Value wj = vector::BroadcastOp::create(
+                                  b, loc, f32Vec,
+                                  extract(wRows, {outIdx[j], at}));
+                              next.push_back(vector::FMAOp::create(
+                                  b, loc, wj, lo, acc[2 * j]));
+                              next.push_back(vector::FMAOp::create(
+                                  b, loc, wj, hi, acc[2 * j + 1]));
+                            }
+                            scf::YieldOp::create(b, loc, next);
+                          });
+                      // A clamped duplicate output stores the same sums
+                      // twice.
+                      Value t = accB[0];
+                      for (int64_t j = 0; j < kBcastOuts; ++j)
+                        for (int64_t v = 0; v < 2; ++v)
+                          t = vector::TransferWriteOp::create(
+                                  b, loc, steps.getResult(2 * j + v), t,
+                                  ValueRange{pl, outIdx[j], v ? laneHi : zero},
+                                  ArrayRef<bool>{true})
+                                  .getResult();
+                      scf::YieldOp::create(b, loc, ValueRange{t});
                     });
-                // t[r, out_j] += lanes; all reads first, so that a clamped
-                // duplicate output writes the same value twice.
-                Value t = accP[0];
-                SmallVector<Value> sums;
-                SmallVector<std::pair<Value, Value>> at;
-                for (int64_t j = 0; j < kBcastOuts; ++j)
-                  for (int64_t v = 0; v < 2; ++v)
-                    for (int64_t i = 0; i < kLanes; ++i) {
-                      Value row =
-                          arith::AddIOp::create(b, loc, v ? r1 : r0, cIndex(i));
-                      Value lane = vector::ExtractOp::create(
-                          b, loc, steps.getResult(2 * j + v),
-                          ArrayRef<int64_t>{i});
-                      sums.push_back(arith::AddFOp::create(
-                          b, loc, extract(t, {row, outIdx[j]}), lane));
-                      at.push_back({row, outIdx[j]});
-                    }
-                for (auto [sum, pos] : llvm::zip(sums, at))
-                  t = insert(sum, t, {pos.first, pos.second});
-                scf::YieldOp::create(b, loc, ValueRange{t});
+                scf::YieldOp::create(b, loc, blocks.getResults());
               });
           scf::YieldOp::create(b, loc,
                                ValueRange{wRows, perPanel.getResult(0)});
         });
+    Value panelSums = depth.getResult(1);
+    // t[r, o] += sums[panel of r, o, lane of r].
+    auto add = scf::ForOp::create(
+        b, loc, zero, rowCount, one, ValueRange{tile0},
+        [&](OpBuilder &rb, Location, Value r, ValueRange accR) {
+          OpBuilder::InsertionGuard g0(b);
+          b.setInsertionPointToEnd(rb.getInsertionBlock());
+          Value pl = arith::DivUIOp::create(b, loc, r, cIndex(kTileRows));
+          Value lane = arith::RemUIOp::create(b, loc, r, cIndex(kTileRows));
+          auto outsLoop = scf::ForOp::create(
+              b, loc, zero, cs, one, ValueRange{accR[0]},
+              [&](OpBuilder &ob, Location, Value o, ValueRange accO) {
+                OpBuilder::InsertionGuard g1(b);
+                b.setInsertionPointToEnd(ob.getInsertionBlock());
+                Value sum =
+                    arith::AddFOp::create(b, loc, extract(accO[0], {r, o}),
+                                          extract(panelSums, {pl, o, lane}));
+                scf::YieldOp::create(b, loc,
+                                     ValueRange{insert(sum, accO[0], {r, o})});
+              });
+          scf::YieldOp::create(b, loc, outsLoop.getResults());
+        });
     auto term = cast<scf::InParallelOp>(body->getTerminator());
     b.setInsertionPointToStart(term.getBody());
-    tensor::ParallelInsertSliceOp::create(b, loc, blocks.getResult(1), out,
+    tensor::ParallelInsertSliceOp::create(b, loc, add.getResult(0), out,
                                           offsets, sizes, ones);
   }
   return forall.getResult(0);
