@@ -881,9 +881,9 @@ constexpr int64_t kRegRows = 4, kRegOuts = 3, kLanes = 8;
 constexpr int64_t kBcastOuts = 6;
 /// Outputs per step for a single row (decode).
 constexpr int64_t kRegOutsSingle = 8;
-/// Inputs per block of the panel kernel: a panel's block (8 KiB) stays in
+/// Inputs per block of the panel kernel: a panel's block (16 KiB) stays in
 /// L1 while every block of weight rows passes over it.
-constexpr int64_t kPanelDepth = 128;
+constexpr int64_t kPanelDepth = 256;
 /// Tasks the panel kernel aims for at least (several per thread of a
 /// 2-core machine, one per thread of a 16-core one).
 constexpr int64_t kPanelTasks = 16;
