@@ -2,10 +2,11 @@
 //
 // The randomised SVD works in "wide" form: every sketch is stored row-major
 // as l x m or l x n, which is the column-major m x l / n x l matrix that
-// LAPACK's QR wants, so no sketch is ever transposed, and the two big
-// products are Y^T = X^T A^T and Z^T = Y^T A, the shapes on which OpenBLAS's
-// single-threaded sgemm is fastest (measured: ~30 ms each for 4096 x 14336
-// at l = 24 on two Zen 3 cores, against 45-57 ms with OpenBLAS threading).
+// LAPACK's QR wants, so no sketch is ever transposed. The two big products
+// are Y^T = X^T A^T (RowDots.cpp: rows of A as dot products, no packing)
+// and Z^T = Y^T A (OpenBLAS's single-threaded sgemm), each thread on its
+// own rows of A: faster on these shapes than OpenBLAS's own threading
+// (~30 ms against 45-57 ms for 4096 x 14336 at l = 24 on two Zen 3 cores).
 //
 //===----------------------------------------------------------------------===//
 
@@ -349,6 +350,9 @@ struct ExactSvd {
 
 bool exactSvd(RowSource &src, SvdWorkspace &workspace, ExactSvd &out) {
   int64_t m = src.rows(), n = src.cols(), k = std::min(m, n);
+  // The full-matrix LAPACK call takes every thread, also when a randomised
+  // call falls back here (those run BLAS single-threaded otherwise).
+  detail::BlasThreadsScope scope(src.numThreads());
   // LAPACK destroys its input; when the source itself lives in the
   // workspace (a randomised call falling back), copy into fresh memory.
   SvdWorkspace own;

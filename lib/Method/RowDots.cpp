@@ -20,7 +20,7 @@
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define MOE_SKINNY_AVX2 1
+#define MOE_ROWDOTS_AVX2 1
 #include <immintrin.h>
 #endif
 
@@ -34,8 +34,10 @@ int blasInt(int64_t v) { return static_cast<int>(v); }
 /// memory; the sketch's chunk (copied contiguous, 64 KiB at l = 8) stays in
 /// L2 and the 4 rows' current lines in L1.
 constexpr int64_t kDotChunk = 2048;
+/// The widest sketch the tiles take (chunk 512 KiB, L2-sized).
+constexpr int64_t kMaxVectors = 64;
 
-#ifdef MOE_SKINNY_AVX2
+#ifdef MOE_ROWDOTS_AVX2
 
 #define MOE_AVX2 __attribute__((target("avx2,fma")))
 
@@ -138,7 +140,7 @@ bool haveAvx2() {
   return have;
 }
 
-#endif // MOE_SKINNY_AVX2
+#endif // MOE_ROWDOTS_AVX2
 
 } // namespace
 
@@ -146,8 +148,10 @@ void rowDots(const float *a, int64_t lda, int64_t rows, int64_t n,
              const float *xt, int64_t ldx, int64_t l, float *yt, int64_t ldy) {
   if (rows <= 0 || l <= 0)
     return;
-#ifdef MOE_SKINNY_AVX2
-  if (haveAvx2())
+#ifdef MOE_ROWDOTS_AVX2
+  // Wide sketches (a full-rank exact SVD's check, large ranks) are GEMMs
+  // that sgemm's blocking serves better than re-streaming the chunk.
+  if (haveAvx2() && n > 0 && l <= kMaxVectors)
     return rowDotsAvx2(a, lda, rows, n, xt, ldx, l, yt, ldy);
 #endif
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l),

@@ -468,3 +468,23 @@ def test_quantized_experts_match_reference(tmp_path, storage, group, packing, ze
         err = rel_l2(got, want)
         record_error(f"quantized lowering {storage} g{group} {packing}", err)
         assert err <= 1e-5, f"{storage} group {group} {packing}, T={t}: rel L2 {err:.3g}"
+
+
+def test_deep_products_match_reference(tmp_path, monkeypatch):
+    """Products deeper than the panel kernel's block of 256 inputs: the down
+    projection reads I = 520 inputs (two whole blocks and one of 8), gate
+    and up write 520 outputs (a last output tile of 8, clamped duplicate
+    rows in the last block of 6), and 200 tokens give the experts whole
+    panels of 16 rows."""
+    monkeypatch.setattr(sys.modules[__name__], "I", 520)
+    w = make_layer("mixtral")
+    so, sig = compile_module(module_text("mixtral", w), tmp_path)
+    rng = np.random.default_rng(6)
+    for t in (7, 200):
+        x = rng.standard_normal((t, H)).astype(np.float32)
+        got = run_compiled(so, sig, [x])[0]
+        want, _ = reference(x, w, CONFIGS["mixtral"]["routing"])
+        err = rel_l2(got, want)
+        record_error("routing lowering deep products", err)
+        assert err <= 1e-5, f"T={t}: rel L2 {err:.3g}"
+

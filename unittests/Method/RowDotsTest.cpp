@@ -14,7 +14,8 @@ namespace {
 
 /// Shapes that hit every tail: rows not a multiple of the 4-row tile,
 /// sketches not a multiple of the 3-vector tile, columns crossing the
-/// 2048-column chunks and ending mid-vector, padded leading dimensions.
+/// 2048-column chunks and ending mid-vector, padded leading dimensions;
+/// and a sketch of 70 vectors, past the tiles' 64, which takes sgemm.
 TEST(RowDots, MatchesDoubleSums) {
   struct Shape {
     int64_t rows, n, l, lda, ldx, ldy;

@@ -64,8 +64,8 @@ struct SvdOptions {
   /// Randomized: power iterations q. BlockKrylov: the Krylov depth q (the
   /// basis has q + 1 blocks). Negative: the method's default.
   int64_t powerIterations = -1;
-  /// Seed of the Gaussian test matrix; same seed and thread count, same
-  /// factors on every platform.
+  /// Seed of the Gaussian test matrix; same seed, thread count and CPU
+  /// features (AVX2 or not: the products round differently), same factors.
   uint64_t seed = 0;
   /// Threads for the large products and LAPACK calls (0: as many as BLAS
   /// uses by default). The large products run as one single-threaded sgemm
@@ -111,7 +111,8 @@ struct LowRankFactors {
 /// l, A read q + 2 times. BlockKrylov: Q = orth([A Z_0 ... A Z_q]) with
 /// Z_0 = Omega of b = ceil(l / (q + 1)) columns and Z_{i+1} =
 /// orth(A^T A Z_i): 2q + 1 products of width b and one of width b (q + 1),
-/// A read q + 2 times. `a` is never copied.
+/// A read q + 2 times; when b (q + 1) would pass min(rows, cols), q is
+/// lowered until it fits. `a` is never copied.
 LowRankFactors truncatedSvd(ConstMatrixRef a, int64_t rank,
                             const SvdOptions &options);
 

@@ -1504,9 +1504,9 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
     // Sums of the task's panels by output, (panels, kTileOut, kTileRows):
     // the register tile is stored and reloaded once per block of kPanelDepth
     // inputs, so that one panel's block of inputs stays in L1 while every
-    // weight block passes over it and the task's blocks of all panels stay
-    // in L2 (at 2048 tokens a whole-depth sweep streamed the panels from L3
-    // for every block of weight rows).
+    // weight block passes over it, and each panel is read once per input
+    // block rather than once per block of weight rows (at 2048 tokens a
+    // whole-depth sweep streamed every panel from L3 for each of them).
     Value sums = filled(
         {taskPanels, b.getIndexAttr(kTileOut), b.getIndexAttr(kTileRows)}, f32,
         cF32(0.0f));
