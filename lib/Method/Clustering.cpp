@@ -4,6 +4,7 @@
 
 #include "Parallel.h"
 #include "Random.h"
+#include "SmallGram.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -56,18 +57,22 @@ bool CosineAccumulator::add(ConstMatrixRef block) {
           int64_t width = std::min(kChunkColumns, end - c);
           const float *data = block.data + c;
           int64_t ld = block.ld;
-          if (pack) {
-            slab.resize(static_cast<size_t>(n * width));
-            for (int64_t r = 0; r < n; ++r)
-              std::memcpy(slab.data() + r * width, block.row(r) + c,
-                          sizeof(float) * width);
-            data = slab.data();
-            ld = width;
+          // A few experts: the direct kernel (memory-bound, reads each
+          // column once); many: ssyrk (compute-bound).
+          if (!detail::smallGram(data, ld, n, width, g.data())) {
+            if (pack) {
+              slab.resize(static_cast<size_t>(n * width));
+              for (int64_t r = 0; r < n; ++r)
+                std::memcpy(slab.data() + r * width, block.row(r) + c,
+                            sizeof(float) * width);
+              data = slab.data();
+              ld = width;
+            }
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans,
+                        static_cast<int>(n), static_cast<int>(width), 1.0f,
+                        data, static_cast<int>(ld), 0.0f, g.data(),
+                        static_cast<int>(n));
           }
-          cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans,
-                      static_cast<int>(n), static_cast<int>(width), 1.0f, data,
-                      static_cast<int>(ld), 0.0f, g.data(),
-                      static_cast<int>(n));
           std::vector<double> &acc = partial[w];
           for (int64_t i = 0; i < n; ++i)
             for (int64_t j = i; j < n; ++j)
