@@ -14,15 +14,12 @@
 
 #include "RowDots.h"
 
+#include "Avx2.h"
+
 #include <cblas.h>
 
 #include <algorithm>
 #include <vector>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define MOE_ROWDOTS_AVX2 1
-#include <immintrin.h>
-#endif
 
 namespace mlir::moe::method::detail {
 namespace {
@@ -37,41 +34,7 @@ constexpr int64_t kDotChunk = 2048;
 /// The widest sketch the tiles take (chunk 512 KiB, L2-sized).
 constexpr int64_t kMaxVectors = 64;
 
-#ifdef MOE_ROWDOTS_AVX2
-
-#define MOE_AVX2 __attribute__((target("avx2,fma")))
-
-MOE_AVX2 inline __m256i lanesBelow(int64_t count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-MOE_AVX2 inline float horizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-/// acc[r][c] += a[r * lda + j..] * xt[c * ldx + j..] for one vector of
-/// columns (the first `mask` lanes when Masked).
-template <int R, int C, bool Masked>
-MOE_AVX2 inline void dotStep(__m256 (&acc)[R][C], const float *a, int64_t lda,
-                             const float *xt, int64_t ldx, __m256i mask) {
-  __m256 x[C];
-#pragma GCC unroll 8
-  for (int c = 0; c < C; ++c)
-    x[c] = Masked ? _mm256_maskload_ps(xt + c * ldx, mask)
-                  : _mm256_loadu_ps(xt + c * ldx);
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    __m256 v = Masked ? _mm256_maskload_ps(a + r * lda, mask)
-                      : _mm256_loadu_ps(a + r * lda);
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c)
-      acc[r][c] = _mm256_fmadd_ps(v, x[c], acc[r][c]);
-  }
-}
+#ifdef MOE_METHOD_AVX2
 
 /// out[r * C + c] = sum_{j < len} a[r * lda + j] * xt[c * ldx + j].
 template <int R, int C>
@@ -83,12 +46,7 @@ MOE_AVX2 void dotTile(const float *a, int64_t lda, const float *xt, int64_t ldx,
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c)
       acc[r][c] = _mm256_setzero_ps();
-  __m256i all = _mm256_set1_epi32(-1);
-  int64_t j = 0;
-  for (; j + 8 <= len; j += 8)
-    dotStep<R, C, false>(acc, a + j, lda, xt + j, ldx, all);
-  if (j < len)
-    dotStep<R, C, true>(acc, a + j, lda, xt + j, ldx, lanesBelow(len - j));
+  accumulatePairs(acc, a, lda, xt, ldx, len);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
@@ -134,13 +92,7 @@ void rowDotsAvx2(const float *a, int64_t lda, int64_t rows, int64_t n,
   }
 }
 
-bool haveAvx2() {
-  static const bool have =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return have;
-}
-
-#endif // MOE_ROWDOTS_AVX2
+#endif // MOE_METHOD_AVX2
 
 } // namespace
 
@@ -148,10 +100,10 @@ void rowDots(const float *a, int64_t lda, int64_t rows, int64_t n,
              const float *xt, int64_t ldx, int64_t l, float *yt, int64_t ldy) {
   if (rows <= 0 || l <= 0)
     return;
-#ifdef MOE_ROWDOTS_AVX2
+#ifdef MOE_METHOD_AVX2
   // Wide sketches (a full-rank exact SVD's check, large ranks) are GEMMs
   // that sgemm's blocking serves better than re-streaming the chunk.
-  if (haveAvx2() && n > 0 && l <= kMaxVectors)
+  if (haveAvx2Fma() && n > 0 && l <= kMaxVectors)
     return rowDotsAvx2(a, lda, rows, n, xt, ldx, l, yt, ldy);
 #endif
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasInt(l),
