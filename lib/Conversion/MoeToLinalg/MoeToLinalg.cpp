@@ -884,6 +884,9 @@ constexpr int64_t kRegOutsSingle = 8;
 /// Inputs per block of the panel kernel: a panel's block (16 KiB) stays in
 /// L1 while every block of weight rows passes over it.
 constexpr int64_t kPanelDepth = 256;
+/// Panels per task at most: a task's sums (128 KiB) and its panels' block
+/// of inputs (512 KiB) stay near L2 however many tokens a product has.
+constexpr int64_t kGroupPanels = 32;
 /// Tasks the panel kernel aims for at least (several per thread of a
 /// 2-core machine, one per thread of a 16-core one).
 constexpr int64_t kPanelTasks = 16;
@@ -1466,14 +1469,16 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
       arith::CeilDivUIOp::create(b, loc, outs, cIndex(kTileOut)), zero);
   // A task is one (output tile, group of panels). Products with few output
   // tiles (the rank-16 V factors: one) split their panels into groups so
-  // that every thread gets tasks; wide products keep all panels in one
-  // group, so each weight block is dequantised once for all of them
-  // (groups of one panel cost Mixtral-sized f16 prefill 30%).
+  // that every thread gets tasks; wide products keep up to kGroupPanels
+  // panels in one group, so each weight block is dequantised once for all
+  // of them (groups of one panel cost Mixtral-sized f16 prefill 30%).
   Value perGroup = arith::CeilDivUIOp::create(
       b, loc, panels,
       arith::CeilDivUIOp::create(b, loc, cIndex(kPanelTasks),
                                  arith::MaxUIOp::create(b, loc, tiles, one)));
-  perGroup = arith::MaxUIOp::create(b, loc, perGroup, one);
+  perGroup = arith::MaxUIOp::create(
+      b, loc, arith::MinUIOp::create(b, loc, perGroup, cIndex(kGroupPanels)),
+      one);
   Value groups = arith::CeilDivUIOp::create(b, loc, panels, perGroup);
   auto forall =
       scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{tiles, groups},
