@@ -177,8 +177,6 @@ void stridedCopiesAsLoops(ModuleOp module) {
   }
 }
 
-/// void moe_entry(void **args): args[0] the results area, then one
-/// descriptor pointer per argument of main_graph.
 /// f32 exp as MLIR's polynomial approximation (a few ulp) instead of calls
 /// of libm's expf: inline arithmetic, so LLVM vectorises the activation
 /// loops that use it (silu, sigmoid); expf calls were 2% of a prefill.
@@ -189,6 +187,8 @@ LogicalResult approximateExp(ModuleOp module) {
   return applyPatternsGreedily(module, std::move(patterns));
 }
 
+/// void moe_entry(void **args): args[0] the results area, then one
+/// descriptor pointer per argument of main_graph.
 LogicalResult addEntryWrapper(ModuleOp module, unsigned numArgs) {
   MLIRContext *ctx = module.getContext();
   std::string ciface = ("_mlir_ciface_" + Twine(kMain)).str();

@@ -475,67 +475,45 @@ bool finishSketch(RowSource &src, Sketch &sk) {
   return smallSvd(sk.b, l, n, sk);
 }
 
-/// Subspace iteration: Q = orth(A (A^T A)^q Omega) with l columns
-/// throughout, 2q + 2 products of width l.
-bool buildSubspaceSketch(RowSource &src, int64_t l, int64_t q,
-                         const SvdOptions &options, SvdWorkspace &workspace,
-                         Sketch &sk) {
-  int64_t m = src.rows(), n = src.cols();
-  sk.l = l;
-  const float *omega =
-      workspace.testMatrix(options.seed, l, n, src.numThreads());
-  std::vector<float> xt(omega, omega + l * n);
-  std::vector<float> zt(static_cast<size_t>(l * n));
-  for (int64_t it = 0; it < q; ++it) {
-    productAtAX(src, xt.data(), l, zt.data());
-    if (!orthonormalize(zt.data(), n, l))
-      return false;
-    std::swap(xt, zt);
-  }
-  sk.qt.assign(static_cast<size_t>(l * m), 0.0f);
-  productAX(src, xt.data(), l, sk.qt.data());
-  return finishSketch(src, sk);
-}
-
-/// Block Krylov: Q = orth([A Z_0, A Z_1, ..., A Z_q]) with Z_0 = Omega of
-/// b = ceil(l / (q + 1)) columns and Z_{i+1} = orth(A^T A Z_i). Every
-/// A Z_i a subspace iteration computes and discards joins the basis, so
-/// the products are narrow: 2q + 1 of width b and B = Q^T A of width
-/// b (q + 1), against 2q + 2 of width l (docs/method.md compares them).
-/// The blocks are not orthogonalised against each other before the final
-/// QR, so each A^T A Z_i stays one fused pass; Householder QR gives an
-/// orthonormal Q however dependent the later blocks become.
-bool buildKrylovSketch(RowSource &src, int64_t l, int64_t q,
-                       const SvdOptions &options, SvdWorkspace &workspace,
-                       Sketch &sk) {
+/// Q from blocks of b vectors, Z_0 = Omega and Z_{i+1} = orth(A^T A Z_i).
+/// Subspace iteration keeps only the last block, A Z_q, at the sketch's
+/// full width (b = l): Q = orth(A (A^T A)^q Omega), 2q + 2 products of
+/// width l. Block Krylov keeps every A Z_i, which subspace iteration
+/// computes and discards, so its blocks are narrow: b = ceil(l / (q + 1)),
+/// Q = orth([A Z_0, ..., A Z_q]), 2q + 1 products of width b and B = Q^T A
+/// of width b (q + 1) (docs/method.md compares them). The blocks are not
+/// orthogonalised against each other before the final QR, so each
+/// A^T A Z_i stays one fused pass; Householder QR gives an orthonormal Q
+/// however dependent the later blocks become.
+bool buildSketch(RowSource &src, int64_t l, const SvdOptions &options,
+                 SvdWorkspace &workspace, Sketch &sk) {
   int64_t m = src.rows(), n = src.cols(), k = std::min(m, n);
-  int64_t b = (l + q) / (q + 1);
-  while (q > 0 && b * (q + 1) > k) {
-    --q;
+  int64_t q = std::max<int64_t>(effectivePowerIterations(options), 0);
+  bool krylov = options.method == SvdMethod::BlockKrylov;
+  int64_t b = l;
+  if (krylov) {
     b = (l + q) / (q + 1);
+    while (q > 0 && b * (q + 1) > k) {
+      --q;
+      b = (l + q) / (q + 1);
+    }
   }
-  sk.l = b * (q + 1);
+  sk.l = krylov ? b * (q + 1) : l;
   const float *omega =
       workspace.testMatrix(options.seed, b, n, src.numThreads());
   std::vector<float> xt(omega, omega + b * n);
   std::vector<float> zt(static_cast<size_t>(b * n));
   sk.qt.assign(static_cast<size_t>(sk.l * m), 0.0f);
   for (int64_t it = 0; it < q; ++it) {
-    productAtAX(src, xt.data(), b, zt.data(), sk.qt.data() + it * b * m);
+    productAtAX(src, xt.data(), b, zt.data(),
+                krylov ? sk.qt.data() + it * b * m : nullptr);
     if (!orthonormalize(zt.data(), n, b))
       return false;
     std::swap(xt, zt);
   }
-  productAX(src, xt.data(), b, sk.qt.data() + q * b * m);
+  // The last block: the whole of Q^T for subspace iteration.
+  productAX(src, xt.data(), b, sk.qt.data() + (sk.l - b) * m);
   return finishSketch(src, sk);
-}
-
-bool buildSketch(RowSource &src, int64_t l, const SvdOptions &options,
-                 SvdWorkspace &workspace, Sketch &sk) {
-  int64_t q = std::max<int64_t>(effectivePowerIterations(options), 0);
-  if (options.method == SvdMethod::BlockKrylov)
-    return buildKrylovSketch(src, l, q, options, workspace, sk);
-  return buildSubspaceSketch(src, l, q, options, workspace, sk);
 }
 
 LowRankFactors factorsFromSketch(const RowSource &src, const Sketch &sk,
