@@ -41,6 +41,9 @@ namespace {
 // Tile of a product handed to one thread: rows of tokens by outputs.
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileOut = 64;
+/// Outputs per task of the axpy kernel: 8 of its blocks, so that a decode
+/// step's U^T h (2816 outputs in the medium layer) is 11 tasks, not one.
+constexpr int64_t kAxpyTileOut = 256;
 
 /// A weight operand seen through moe.quantized_weight.
 struct WeightView {
@@ -289,7 +292,7 @@ private:
   Value productRowsQuantized(Value x, const WeightView &w, Value data,
                              Value scales, Value zps, Value init, Value from);
   Value productAxpyVector(Value x, const WeightView &w, Value data,
-                          Value scales, Value zps, Value init);
+                          Value scales, Value zps, Value init, Value colOffset);
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
                          Value zps, Value row, Value k);
   Value loadCodes(const WeightView &w, Value data, Value row, Value k);
@@ -794,15 +797,22 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
     // storage and its scales slice along their first axis.
     Value n = tensor::DimOp::create(b, loc, init, 0);
     Value outs = tensor::DimOp::create(b, loc, init, 1);
-    int64_t tileOut = reduceCols ? kTileOut : ShapedType::kDynamic;
+    // W stored (in, out) tiles its outputs only in the axpy kernel, which
+    // takes whole blocks of columns (a decode step's U^T h would otherwise be
+    // one task).
+    bool axpy = !reduceCols && vectorizable(w);
+    int64_t tileOut = reduceCols ? kTileOut
+                      : axpy     ? kAxpyTileOut
+                                 : ShapedType::kDynamic;
     // Plain arith, not affine helpers: this runs inside loop bodies still
     // being built, whose blocks affine's validity checks cannot walk.
     auto ceilDiv = [&](Value v, int64_t t) -> OpFoldResult {
       return arith::CeilDivUIOp::create(b, loc, v, cIndex(t)).getResult();
     };
     OpFoldResult counts[] = {ceilDiv(n, kTileRows),
-                             reduceCols ? ceilDiv(outs, kTileOut)
-                                        : OpFoldResult(b.getIndexAttr(1))};
+                             ShapedType::isDynamic(tileOut)
+                                 ? OpFoldResult(b.getIndexAttr(1))
+                                 : ceilDiv(outs, tileOut)};
     // The body is filled after creation: affine helpers need the block to be
     // in the op's region.
     auto forall =
@@ -840,7 +850,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
               ? productTile(xTile, w, dTile, sTile, zTile, reduceCols, initTile)
           : reduceCols
               ? productTileVector(xTile, w, dTile, sTile, zTile, initTile)
-              : productAxpyVector(xTile, w, dTile, sTile, zTile, initTile);
+              : productAxpyVector(xTile, w, dTile, sTile, zTile, initTile,
+                                  getValueOrCreateConstantIndexOp(b, loc, c0));
       auto term = cast<scf::InParallelOp>(body->getTerminator());
       b.setInsertionPointToStart(term.getBody());
       tensor::ParallelInsertSliceOp::create(b, loc, tile, out, offsets, sizes,
@@ -1246,6 +1257,24 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
         });
   };
 
+  int64_t numGroups = in / group;
+  int64_t vecGroups = numGroups / kLanes * kLanes;
+  Type scaleType = cast<RankedTensorType>(scales.getType()).getElementType();
+  Type zpType =
+      zps ? cast<RankedTensorType>(zps.getType()).getElementType() : Type();
+  auto widenVector = [&](Value v) -> Value {
+    Type e = cast<VectorType>(v.getType()).getElementType();
+    if (e.isF32())
+      return v;
+    if (isa<FloatType>(e))
+      return arith::ExtFOp::create(b, loc, f32Vec, v);
+    return arith::UIToFPOp::create(b, loc, f32Vec,
+                                   arith::ExtUIOp::create(b, loc, i32Vec, v));
+  };
+  // Symmetric codes: the zero point is the middle code (as groupScalars).
+  Value defaultZeroVec = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(f32Vec, float(1 << ((int4 ? 4 : 8) - 1))));
   Value dataBuf = readOnlyBuffer(data);
   auto rowLoop = forLoop(
       from, rows, 1, ValueRange{init},
@@ -1292,14 +1321,71 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
             });
         Value xr = prep.getResult(0), xsum = prep.getResult(1);
 
+        // Per block of outputs, before its groups: the outputs' scales as f32
+        // (the group loop broadcasts each from memory: a load, no widening or
+        // shuffle) and each output's zero-point term sum_g s_g z_g X_g, both
+        // along the groups in vectors. Gathered per group inside the loop,
+        // the scales and zero points of 4 rows took more instructions than
+        // the codes, and their running sums spilled the codes' registers.
+        Value table = tensor::EmptyOp::create(
+            b, loc,
+            ArrayRef<OpFoldResult>{b.getIndexAttr(kQuantOuts),
+                                   b.getIndexAttr(numGroups)},
+            f32);
         auto outLoop = forLoop(
-            zero, outs, kQuantOuts, ValueRange{t[0]},
+            zero, outs, kQuantOuts, ValueRange{t[0], table},
             [&](Value o0, ValueRange tOut) -> SmallVector<Value> {
               SmallVector<Value> outIdx = clampedRange(o0, kQuantOuts, lastOut);
+              Value tab = tOut[1];
+              SmallVector<Value> zeroTerm;
+              for (int64_t j = 0; j < kQuantOuts; ++j) {
+                Value jj = cIndex(j), term = cF32(0.0);
+                if (vecGroups > 0) {
+                  auto vec = forLoop(
+                      zero, cIndex(vecGroups), kLanes, ValueRange{tab, zeroVec},
+                      [&](Value g, ValueRange a) -> SmallVector<Value> {
+                        Value s = widenVector(readVec(
+                            scales, VectorType::get({kLanes}, scaleType),
+                            {outIdx[j], g}));
+                        Value z = zps ? widenVector(readVec(
+                                            zps,
+                                            VectorType::get({kLanes}, zpType),
+                                            {outIdx[j], g}))
+                                      : defaultZeroVec;
+                        Value next = vector::TransferWriteOp::create(
+                                         b, loc, s, a[0], ValueRange{jj, g},
+                                         ArrayRef<bool>{true})
+                                         .getResult();
+                        Value sz = arith::MulFOp::create(b, loc, s, z);
+                        return {next, vector::FMAOp::create(
+                                          b, loc, sz,
+                                          readVec(xsum, f32Vec, {g}), a[1])};
+                      });
+                  tab = vec.getResult(0);
+                  term = vector::ReductionOp::create(
+                      b, loc, vector::CombiningKind::ADD, vec.getResult(1),
+                      arith::FastMathFlags::reassoc);
+                }
+                if (vecGroups < numGroups) {
+                  auto rest = forLoop(
+                      cIndex(vecGroups), cIndex(numGroups), 1,
+                      ValueRange{tab, term},
+                      [&](Value g, ValueRange a) -> SmallVector<Value> {
+                        auto [scale, zpScale] =
+                            groupScalars(w, scales, zps, outIdx[j], g);
+                        Value zx = arith::MulFOp::create(b, loc, zpScale,
+                                                         extract(xsum, {g}));
+                        return {insert(scale, a[0], {jj, g}),
+                                arith::AddFOp::create(b, loc, a[1], zx)};
+                      });
+                  tab = rest.getResult(0);
+                  term = rest.getResult(1);
+                }
+                zeroTerm.push_back(term);
+              }
               SmallVector<Value> start(kQuantOuts, zeroVec);
-              start.append(kQuantOuts, cF32(0.0));
               auto groups = forLoop(
-                  zero, cIndex(in / group), 1, start,
+                  zero, cIndex(numGroups), 1, start,
                   [&](Value g, ValueRange acc) -> SmallVector<Value> {
                     Value g0 = arith::MulIOp::create(b, loc, g, cIndex(group));
                     prefetchNextRows(
@@ -1358,19 +1444,13 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
                           }
                           return next;
                         });
-                    Value groupSum = extract(xsum, {g});
-                    SmallVector<Value> next(kQuantOuts * 2);
-                    for (int64_t j = 0; j < kQuantOuts; ++j) {
-                      auto [scale, zpScale] =
-                          groupScalars(w, scales, zps, outIdx[j], g);
-                      next[j] = vector::FMAOp::create(
+                    SmallVector<Value> next;
+                    for (int64_t j = 0; j < kQuantOuts; ++j)
+                      next.push_back(vector::FMAOp::create(
                           b, loc,
-                          vector::BroadcastOp::create(b, loc, f32Vec, scale),
-                          inner.getResult(j), acc[j]);
-                      next[kQuantOuts + j] = arith::AddFOp::create(
-                          b, loc, acc[kQuantOuts + j],
-                          arith::MulFOp::create(b, loc, zpScale, groupSum));
-                    }
+                          vector::BroadcastOp::create(
+                              b, loc, f32Vec, extract(tab, {cIndex(j), g})),
+                          inner.getResult(j), acc[j]));
                     return next;
                   });
               // All reads before any write (clamped duplicates, see
@@ -1378,16 +1458,16 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
               SmallVector<Value> results;
               for (int64_t j = 0; j < kQuantOuts; ++j) {
                 Value dot = vector::ReductionOp::create(
-                    b, loc, vector::CombiningKind::ADD, groups.getResult(j));
-                Value val = arith::SubFOp::create(
-                    b, loc, dot, groups.getResult(kQuantOuts + j));
+                    b, loc, vector::CombiningKind::ADD, groups.getResult(j),
+                    arith::FastMathFlags::reassoc);
+                Value val = arith::SubFOp::create(b, loc, dot, zeroTerm[j]);
                 results.push_back(arith::AddFOp::create(
                     b, loc, extract(tOut[0], {n, outIdx[j]}), val));
               }
               Value tt = tOut[0];
               for (int64_t j = 0; j < kQuantOuts; ++j)
                 tt = insert(results[j], tt, {n, outIdx[j]});
-              return {tt};
+              return {tt, tab};
             });
         return {outLoop.getResult(0)};
       });
@@ -1650,7 +1730,8 @@ Value Lowering::productPanels(Value x, const WeightView &w, Value data,
 /// reads: widening per row cost as much as the axpy itself (INT4 U factors
 /// were 7% of default-compression prefill).
 Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
-                                  Value scales, Value zps, Value init) {
+                                  Value scales, Value zps, Value init,
+                                  Value colOffset) {
   auto f32Vec = VectorType::get({kLanes}, f32);
   Value zero = cIndex(0), one = cIndex(1);
   Value rows = tensor::DimOp::create(b, loc, init, 0);
@@ -1671,6 +1752,38 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                  for (int64_t j = 0; j < vecs; ++j)
                    cols.push_back(
                        arith::AddIOp::create(b, loc, c0, cIndex(j * kLanes)));
+                 QuantAttr q = w.quant;
+                 bool codes = q && (q.getStorage() == QuantStorage::i4 ||
+                                    q.getStorage() == QuantStorage::i8);
+                 // Every vector of the block in one quantisation group (the
+                 // tile and the block start at multiples of the block): its
+                 // scale and zero point are read once per row of W.
+                 bool oneGroup = codes && (q.getGroupSize() == 0 ||
+                                           q.getGroupSize() % block == 0);
+                 auto widened = [&](Value r) -> SmallVector<Value> {
+                   SmallVector<Value> vecs;
+                   std::pair<Value, Value> factors;
+                   for (Value c : cols) {
+                     Value k = arith::AddIOp::create(b, loc, colOffset, c);
+                     if (!codes) {
+                       vecs.push_back(
+                           loadWeightVector(w, data, scales, zps, r, k));
+                       continue;
+                     }
+                     if (!factors.first || !oneGroup)
+                       factors = groupFactors(
+                           w, scales, zps, r,
+                           q.getGroupSize() > 0
+                               ? arith::DivUIOp::create(
+                                     b, loc, k, cIndex(q.getGroupSize()))
+                                     .getResult()
+                               : zero);
+                     vecs.push_back(vector::FMAOp::create(
+                         b, loc, loadCodes(w, data, r, k), factors.first,
+                         factors.second));
+                   }
+                   return vecs;
+                 };
                  Value wide = widen ? accC[1] : Value();
                  if (widen)
                    wide =
@@ -1681,23 +1794,25 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                              OpBuilder::InsertionGuard g1(b);
                              b.setInsertionPointToEnd(wb.getInsertionBlock());
                              Value t = accW[0];
-                             for (auto [j, c] : llvm::enumerate(cols))
+                             for (auto [j, v] : llvm::enumerate(widened(r)))
                                t = vector::TransferWriteOp::create(
-                                       b, loc,
-                                       loadWeightVector(w, data, scales, zps, r,
-                                                        c),
-                                       t, ValueRange{r, cIndex(j * kLanes)},
+                                       b, loc, v, t,
+                                       ValueRange{r, cIndex(j * kLanes)},
                                        ArrayRef<bool>{true})
                                        .getResult();
                              scf::YieldOp::create(b, loc, ValueRange{t});
                            })
                            .getResult(0);
-                 auto weightAt = [&](Value r, int64_t j, Value c) -> Value {
+                 auto weightsAt = [&](Value r) -> SmallVector<Value> {
                    if (!widen)
-                     return loadWeightVector(w, data, scales, zps, r, c);
-                   return vector::TransferReadOp::create(
-                       b, loc, f32Vec, wide, ValueRange{r, cIndex(j * kLanes)},
-                       std::nullopt, ArrayRef<bool>{true});
+                     return widened(r);
+                   SmallVector<Value> vecs;
+                   for (int64_t j = 0; j < int64_t(cols.size()); ++j)
+                     vecs.push_back(vector::TransferReadOp::create(
+                         b, loc, f32Vec, wide,
+                         ValueRange{r, cIndex(j * kLanes)}, std::nullopt,
+                         ArrayRef<bool>{true}));
+                   return vecs;
                  };
                  auto perRow = scf::ForOp::create(
                      b, loc, zero, rows, one, ValueRange{accC[0]},
@@ -1717,9 +1832,9 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                              Value h = vector::BroadcastOp::create(
                                  b, loc, f32Vec, extract(x, {n, r}));
                              SmallVector<Value> next;
-                             for (auto [j, c] : llvm::enumerate(cols))
-                               next.push_back(vector::FMAOp::create(
-                                   b, loc, h, weightAt(r, j, c), a[j]));
+                             for (auto [j, v] : llvm::enumerate(weightsAt(r)))
+                               next.push_back(
+                                   vector::FMAOp::create(b, loc, h, v, a[j]));
                              scf::YieldOp::create(b, loc, next);
                            });
                        Value t = accR[0];

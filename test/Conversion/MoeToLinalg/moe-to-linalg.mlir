@@ -89,6 +89,34 @@ func.func @clustered_int4_vector(%x: tensor<?x32xf32>, %r: tensor<3x32xf32>, %ub
 
 // -----
 
+// Single rows of INT8 codes (the V factor, 8 groups per row): per block of 4
+// outputs, the scales are widened into an f32 table (4, groups) and the
+// zero-point terms summed, both along the groups in vectors; the group loop
+// then only reads the table.
+// CHECK-LABEL: func.func @clustered_int8_rows
+// CHECK: %[[T:.*]] = tensor.empty() : tensor<4x8xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %[[T]]) -> (tensor<?x?xf32>, tensor<4x8xf32>)
+// CHECK-COUNT-4: vector.reduction <add>, {{.*}} fastmath<reassoc>
+// CHECK: scf.for
+// CHECK: tensor.extract {{.*}} : tensor<4x8xf32>
+func.func @clustered_int8_rows(%x: tensor<?x64xf32>, %r: tensor<3x64xf32>, %ub: tensor<2x32x64xf32>,
+    %uu: tensor<4x32xf32>, %uvd: tensor<4x64xi8>, %uvs: tensor<4x8xf16>, %uvz: tensor<4x8xi8>,
+    %db: tensor<2x64x32xf32>, %du: tensor<3x64xf32>, %dv: tensor<3x32xf32>) -> tensor<?x64xf32> {
+  %uv = moe.quantized_weight %uvd scales %uvs zero_points %uvz : (tensor<4x64xi8>, tensor<4x8xf16>, tensor<4x8xi8>)
+      -> tensor<4x64xf32, #moe.quant<storage = i8, group_size = 8, symmetric = false, scale_type = f16, zero_point_type = i8>>
+  %y = moe.clustered_layer %x, %r up %ub, %uu, %uv down %db, %du, %dv {
+      activation = #moe.activation<relu>, assignment = array<i64: 0, 1, 0>,
+      cluster_routing = #moe.cluster_routing<mode = exact>,
+      routing = #moe.routing<top_k = 2, scoring = softmax, order = score_then_topk, normalize = true>,
+      up_ranks = array<i64: 2, 2, 0>, down_ranks = array<i64: 1, 0, 2>}
+      : (tensor<?x64xf32>, tensor<3x64xf32>, tensor<2x32x64xf32>, tensor<4x32xf32>,
+         tensor<4x64xf32, #moe.quant<storage = i8, group_size = 8, symmetric = false, scale_type = f16, zero_point_type = i8>>,
+         tensor<2x64x32xf32>, tensor<3x64xf32>, tensor<3x32xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// -----
+
 // Hierarchical: stage 1 scores clusters by the log-sum-exp of their
 // members' logits (math.log after the sum of exps).
 // CHECK-LABEL: func.func @hierarchical
