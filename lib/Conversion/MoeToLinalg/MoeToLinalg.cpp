@@ -1080,14 +1080,15 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
         arith::ConstantOp::create(b, loc, DenseElementsAttr::get(f32Vec, 0.0f));
     int64_t width = outIdx.size();
     SmallVector<Value> zeros(count * width, zeroVec);
-    bool fetch = count == 1 && dataBuf && in % (kPrefetchSteps * kLanes) == 0;
-    int64_t unroll = fetch ? kPrefetchSteps : 1;
     // Integer codes by groups: scale and zero point broadcast once per
     // group and output, then each code vector is one FMA from f32 (per
     // step they cost two scalar loads, two conversions and two broadcasts).
     QuantAttr q = w.quant;
     bool codes = q && (q.getStorage() == QuantStorage::i4 ||
                        q.getStorage() == QuantStorage::i8);
+    bool fetch = (count == 1 || !codes) && dataBuf &&
+                 in % (kPrefetchSteps * kLanes) == 0;
+    int64_t unroll = fetch ? kPrefetchSteps : 1;
     // A group may be longer than the row (one group, then); otherwise whole
     // groups must tile the row, or the per-code path takes it.
     int64_t group = rowGroup(w);
