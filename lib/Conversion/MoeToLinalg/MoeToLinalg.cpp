@@ -44,6 +44,9 @@ constexpr int64_t kTileOut = 64;
 /// Outputs per task of the axpy kernel: 8 of its blocks, so that a decode
 /// step's U^T h (2816 outputs in the medium layer) is 11 tasks, not one.
 constexpr int64_t kAxpyTileOut = 256;
+/// Outputs per task of products with at most kTileOut / 2 outputs (the
+/// rank-16 V factors), so that a decode step's V x is more than one task.
+constexpr int64_t kNarrowTileOut = 8;
 
 /// A weight operand seen through moe.quantized_weight.
 struct WeightView {
@@ -201,6 +204,12 @@ private:
     sizes[0] = len;
     return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, strides);
   }
+  /// Rows [r0, r0 + rs) by columns [c0, c0 + cs) of a 2-D `t`.
+  Value sliceTile(Value t, Value r0, Value rs, Value c0, Value cs) {
+    OpFoldResult offsets[] = {r0, c0}, sizes[] = {rs, cs},
+                 ones[] = {b.getIndexAttr(1), b.getIndexAttr(1)};
+    return tensor::ExtractSliceOp::create(b, loc, t, offsets, sizes, ones);
+  }
   /// from, from + 1, ..., from + count - 1, each at most `last`: a block of
   /// outputs whose tail past the end repeats the last one.
   SmallVector<Value> clampedRange(Value from, int64_t count, Value last) {
@@ -305,9 +314,10 @@ private:
   Value activate(Value g, Value u);
   Value activateRows(Value g, Value u);
   Value gatherRows(Value source, Value rows, Value offset, Value count);
-  Value gatherRowsSerial(Value source, Value list, Value offset, Value count);
+  Value gatherRowsSerial(Value source, Value list, Value offset, Value count,
+                         Value c0, Value cs);
   Value byRowTiles(Value rows, int64_t width,
-                   function_ref<Value(Value, Value)> tile);
+                   function_ref<Value(Value, Value, Value, Value)> tile);
   Value scatterAddRows(Value dst, Value src, Value list, Value offset,
                        Value count, Value weights);
 
@@ -801,7 +811,10 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
     // takes whole blocks of columns (a decode step's U^T h would otherwise be
     // one task).
     bool axpy = !reduceCols && vectorizable(w);
-    int64_t tileOut = reduceCols ? kTileOut
+    int64_t staticOuts = cast<RankedTensorType>(init.getType()).getDimSize(1);
+    bool narrow =
+        !ShapedType::isDynamic(staticOuts) && staticOuts <= kTileOut / 2;
+    int64_t tileOut = reduceCols ? (narrow ? kNarrowTileOut : kTileOut)
                       : axpy     ? kAxpyTileOut
                                  : ShapedType::kDynamic;
     // Plain arith, not affine helpers: this runs inside loop bodies still
@@ -903,6 +916,9 @@ constexpr int64_t kGroupPanels = 32;
 constexpr int64_t kPanelTasks = 16;
 /// Columns per task of a row scatter-add.
 constexpr int64_t kScatterCols = 128;
+/// Columns per task of the row gathers and the activation: a decode step's
+/// few rows (one expert's share of 16 tokens) would otherwise be one task.
+constexpr int64_t kTileCols = 512;
 /// Steps of kLanes per prefetch in the single-row f16/bf16 kernel: one
 /// 64-byte line of each row.
 constexpr int64_t kPrefetchSteps = 4;
@@ -2023,12 +2039,14 @@ Value Lowering::addBias(Value acc, Value biasStack, Value expert) {
 /// the runtime's pool each: tile(first row, row count) gives one tile. The
 /// elementwise and gather steps between the products would otherwise run
 /// on one thread (Amdahl's share: 16-core prefill was 2.2x the 2-core one).
-Value Lowering::byRowTiles(Value rows, int64_t width,
-                           function_ref<Value(Value, Value)> tile) {
+Value Lowering::byRowTiles(
+    Value rows, int64_t width,
+    function_ref<Value(Value, Value, Value, Value)> tile) {
   OpFoldResult sizes[] = {rows, b.getIndexAttr(width)};
   Value init = tensor::EmptyOp::create(b, loc, sizes, f32);
   OpFoldResult tasks[] = {
-      arith::CeilDivUIOp::create(b, loc, rows, cIndex(kTileRows)).getResult()};
+      arith::CeilDivUIOp::create(b, loc, rows, cIndex(kTileRows)).getResult(),
+      b.getIndexAttr((width + kTileCols - 1) / kTileCols)};
   auto forall =
       scf::ForallOp::create(b, loc, tasks, ValueRange{init}, std::nullopt);
   Block *body = forall.getBody();
@@ -2038,11 +2056,14 @@ Value Lowering::byRowTiles(Value rows, int64_t width,
       arith::MulIOp::create(b, loc, body->getArgument(0), cIndex(kTileRows));
   Value rs = arith::MinUIOp::create(b, loc, cIndex(kTileRows),
                                     arith::SubIOp::create(b, loc, rows, r0));
-  Value t = tile(r0, rs);
+  Value c0 =
+      arith::MulIOp::create(b, loc, body->getArgument(1), cIndex(kTileCols));
+  Value cs = arith::MinUIOp::create(
+      b, loc, cIndex(kTileCols), arith::SubIOp::create(b, loc, cIndex(width), c0));
+  Value t = tile(r0, rs, c0, cs);
   auto term = cast<scf::InParallelOp>(body->getTerminator());
   b.setInsertionPointToStart(term.getBody());
-  SmallVector<OpFoldResult> offsets = {r0, b.getIndexAttr(0)},
-                            tileSizes = {rs, b.getIndexAttr(width)},
+  SmallVector<OpFoldResult> offsets = {r0, c0}, tileSizes = {rs, cs},
                             ones(2, b.getIndexAttr(1));
   tensor::ParallelInsertSliceOp::create(b, loc, t, body->getArguments().back(),
                                         offsets, tileSizes, ones);
@@ -2053,8 +2074,10 @@ Value Lowering::byRowTiles(Value rows, int64_t width,
 /// operands may be shared cluster products), by row tiles.
 Value Lowering::activate(Value g, Value u) {
   return byRowTiles(
-      tensor::DimOp::create(b, loc, u, 0), m.inter, [&](Value r0, Value rs) {
-        return activateRows(sliceRows(g, r0, rs), sliceRows(u, r0, rs));
+      tensor::DimOp::create(b, loc, u, 0), m.inter,
+      [&](Value r0, Value rs, Value c0, Value cs) {
+        return activateRows(g ? sliceTile(g, r0, rs, c0, cs) : Value(),
+                            sliceTile(u, r0, rs, c0, cs));
       });
 }
 
@@ -2069,7 +2092,7 @@ Value Lowering::activateRows(Value g, Value u) {
   AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
   SmallVector<AffineMap> maps(inputs.size() + 1, id);
   OpFoldResult sizes[] = {tensor::DimOp::create(b, loc, u, 0).getResult(),
-                          b.getIndexAttr(m.inter)};
+                          tensor::DimOp::create(b, loc, u, 1).getResult()};
   Value out = tensor::EmptyOp::create(b, loc, sizes, f32);
   return linalg::GenericOp::create(
              b, loc, TypeRange{out.getType()}, inputs, ValueRange{out}, maps,
@@ -2173,19 +2196,23 @@ Value Lowering::scaleRows(Value part, Value list, Value offset) {
 Value Lowering::gatherRows(Value source, Value list, Value offset,
                            Value count) {
   int64_t width = cast<RankedTensorType>(source.getType()).getDimSize(1);
-  return byRowTiles(count, width, [&](Value r0, Value rs) {
-    return gatherRowsSerial(source, list,
-                            arith::AddIOp::create(b, loc, offset, r0), rs);
-  });
+  return byRowTiles(count, width,
+                    [&](Value r0, Value rs, Value c0, Value cs) {
+                      return gatherRowsSerial(
+                          source, list,
+                          arith::AddIOp::create(b, loc, offset, r0), rs, c0,
+                          cs);
+                    });
 }
 
 /// gatherRows' tile: one generic.
 Value Lowering::gatherRowsSerial(Value source, Value list, Value offset,
-                                 Value count) {
+                                 Value count, Value c0, Value cs) {
   MLIRContext *ctx = b.getContext();
   auto type = cast<RankedTensorType>(source.getType());
-  int64_t width = type.getDimSize(1);
-  OpFoldResult sizes[] = {count, b.getIndexAttr(width)};
+  source = sliceTile(source, cIndex(0),
+                     tensor::DimOp::create(b, loc, source, 0), c0, cs);
+  OpFoldResult sizes[] = {count, cs};
   Value empty = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
   AffineMap maps[] = {AffineMap::getMultiDimIdentityMap(2, ctx)};
   return linalg::GenericOp::create(
