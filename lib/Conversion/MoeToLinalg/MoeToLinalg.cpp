@@ -1060,6 +1060,7 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value outs = tensor::DimOp::create(b, loc, init, 1);
   int64_t in = w.logical.getShape().back();
   Value lastOut = arith::SubIOp::create(b, loc, outs, one);
+  Type storage = cast<RankedTensorType>(data.getType()).getElementType();
   // Rows in blocks of kRegRows; a last part block of 2 or 3 rows is a
   // whole block whose missing rows repeat the last row (like clamped
   // outputs: the same sums, written twice), which costs less than 2 or 3
@@ -1083,7 +1084,6 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
   Value lastRow = arith::SubIOp::create(b, loc, rows, one);
   // Narrow storage (f16/bf16) is prefetched for single rows; f32 already
   // streams at the bandwidth ceiling, codes take productRowsQuantized.
-  Type storage = cast<RankedTensorType>(data.getType()).getElementType();
   Value dataBuf =
       !storage.isF32() && !rowsQuantized(w) ? readOnlyBuffer(data) : Value();
 
@@ -1125,17 +1125,39 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
             for (int64_t u = 0; u < stride / kLanes; ++u) {
               Value k =
                   arith::AddIOp::create(b, loc, kBase, cIndex(u * kLanes));
-              SmallVector<Value> wv, xv;
-              for (int64_t j = 0; j < width; ++j)
-                wv.push_back(weightAt(j, k));
-              for (int64_t i = 0; i < count; ++i)
-                xv.push_back(vector::TransferReadOp::create(
+              // The side with fewer vectors is loaded first and held; each
+              // vector of the other side meets it as soon as it is loaded, so
+              // the accumulators and the held vectors fit the registers (LLVM
+              // keeps this order: a 2 x 6 tile with its 6 weights loaded
+              // first spilled).
+              auto tokenAt = [&](int64_t i) -> Value {
+                return vector::TransferReadOp::create(
                     b, loc, f32Vec, x, ValueRange{rowIdx[i], k}, std::nullopt,
-                    ArrayRef<bool>{true}));
-              for (int64_t i = 0; i < count; ++i)
+                    ArrayRef<bool>{true});
+              };
+              auto fma = [&](int64_t i, int64_t j, Value xv, Value wv) {
+                next[i * width + j] = vector::FMAOp::create(
+                    b, loc, xv, wv, next[i * width + j]);
+              };
+              if (width > count) {
+                SmallVector<Value> xv;
+                for (int64_t i = 0; i < count; ++i)
+                  xv.push_back(tokenAt(i));
+                for (int64_t j = 0; j < width; ++j) {
+                  Value wv = weightAt(j, k);
+                  for (int64_t i = 0; i < count; ++i)
+                    fma(i, j, xv[i], wv);
+                }
+              } else {
+                SmallVector<Value> wv;
                 for (int64_t j = 0; j < width; ++j)
-                  next[i * width + j] = vector::FMAOp::create(
-                      b, loc, xv[i], wv[j], next[i * width + j]);
+                  wv.push_back(weightAt(j, k));
+                for (int64_t i = 0; i < count; ++i) {
+                  Value xv = tokenAt(i);
+                  for (int64_t j = 0; j < width; ++j)
+                    fma(i, j, xv, wv[j]);
+                }
+              }
             }
             scf::YieldOp::create(b, loc, next);
           });
