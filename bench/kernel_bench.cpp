@@ -47,10 +47,10 @@ double now() {
       .count();
 }
 
-constexpr int kIn = 1024;    // inputs per row (the medium layer's H)
-constexpr int kGroup = 32;   // codes per scale group
+constexpr int kIn = 1024;  // inputs per row (the medium layer's H)
+constexpr int kGroup = 32; // codes per scale group
 constexpr int kGroups = kIn / kGroup;
-constexpr int kTokens = 16;  // rows of the f16 tile loops
+constexpr int kTokens = 16; // rows of the f16 tile loops
 constexpr size_t kBytes = size_t(34) << 20;
 
 #if defined(__x86_64__)
@@ -73,42 +73,43 @@ AVX2 int64_t streamRead(const uint8_t *w, size_t n) {
   return _mm256_extract_epi64(acc, 0);
 }
 
-/// y[o] = sum_g table[o, g] * sum_{c in g} w[o, c] x[c], 4 rows at a time.
-AVX2 void int8F32(const uint8_t *w, const float *x, const float *table,
-                  float *y, int rows) {
-  for (int o = 0; o < rows; o += 4) {
-    __m256 total[4];
-    for (auto &t : total)
-      t = _mm256_setzero_ps();
-    for (int g = 0; g < kGroups; ++g) {
-      for (int j = 0; j < 4; ++j)
-        _mm_prefetch(reinterpret_cast<const char *>(
-                         w + size_t(o + 4 + j) * kIn + g * kGroup),
-                     _MM_HINT_T0);
-      __m256 dot[4];
-      for (auto &d : dot)
-        d = _mm256_setzero_ps();
-      for (int s = 0; s < kGroup; s += 8) {
-        __m256 xv = _mm256_loadu_ps(x + g * kGroup + s);
-        for (int j = 0; j < 4; ++j) {
-          __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
-              reinterpret_cast<const __m128i *>(w + size_t(o + j) * kIn +
-                                                g * kGroup + s)));
-          dot[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c), xv, dot[j]);
-        }
-      }
-      for (int j = 0; j < 4; ++j)
-        total[j] = _mm256_fmadd_ps(
-            _mm256_broadcast_ss(table + j * kGroups + g), dot[j], total[j]);
-    }
-    for (int j = 0; j < 4; ++j)
-      y[o + j] = laneSum(total[j]);
+/// The group sums of one step formulation: codes widened to f32 and FMA'd
+/// with an f32 token (the loop moe-mlir emits).
+struct F32Step {
+  using Token = float;
+  using Acc = __m256;
+  static constexpr int kCodes = 8;
+  AVX2 static Acc zero() { return _mm256_setzero_ps(); }
+  AVX2 static Acc step(Acc acc, const uint8_t *codes, const Token *x) {
+    __m256i c = _mm256_cvtepu8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i *>(codes)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(c), _mm256_loadu_ps(x), acc);
   }
-}
+  AVX2 static __m256 toF32(Acc acc) { return acc; }
+};
 
-/// int8F32 with x rounded to int16: u8 x i16 pairs summed by vpmaddwd.
-AVX2 void int8I16(const uint8_t *w, const int16_t *x, const float *table,
-                  float *y, int rows) {
+/// The same with the token rounded to int16: u8 x i16 pairs summed by
+/// vpmaddwd, the group sum converted once.
+struct I16Step {
+  using Token = int16_t;
+  using Acc = __m256i;
+  static constexpr int kCodes = 16;
+  AVX2 static Acc zero() { return _mm256_setzero_si256(); }
+  AVX2 static Acc step(Acc acc, const uint8_t *codes, const Token *x) {
+    __m256i c = _mm256_cvtepu8_epi16(
+        _mm_loadu_si128(reinterpret_cast<const __m128i *>(codes)));
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(
+                 c, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x))));
+  }
+  AVX2 static __m256 toF32(Acc acc) { return _mm256_cvtepi32_ps(acc); }
+};
+
+/// y[o] = sum_g table[o, g] * sum_{c in g} w[o, c] x[c], 4 rows at a time,
+/// the next block's rows prefetched one group at a time.
+template <typename Step>
+AVX2 void int8Rows(const uint8_t *w, const typename Step::Token *x,
+                   const float *table, float *y, int rows) {
   for (int o = 0; o < rows; o += 4) {
     __m256 total[4];
     for (auto &t : total)
@@ -118,22 +119,16 @@ AVX2 void int8I16(const uint8_t *w, const int16_t *x, const float *table,
         _mm_prefetch(reinterpret_cast<const char *>(
                          w + size_t(o + 4 + j) * kIn + g * kGroup),
                      _MM_HINT_T0);
-      __m256i dot[4];
+      typename Step::Acc dot[4];
       for (auto &d : dot)
-        d = _mm256_setzero_si256();
-      for (int s = 0; s < kGroup; s += 16) {
-        __m256i xv = _mm256_loadu_si256(
-            reinterpret_cast<const __m256i *>(x + g * kGroup + s));
-        for (int j = 0; j < 4; ++j) {
-          __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128(
-              reinterpret_cast<const __m128i *>(w + size_t(o + j) * kIn +
-                                                g * kGroup + s)));
-          dot[j] = _mm256_add_epi32(dot[j], _mm256_madd_epi16(c, xv));
-        }
-      }
+        d = Step::zero();
+      for (int s = 0; s < kGroup; s += Step::kCodes)
+        for (int j = 0; j < 4; ++j)
+          dot[j] = Step::step(dot[j], w + size_t(o + j) * kIn + g * kGroup + s,
+                              x + g * kGroup + s);
       for (int j = 0; j < 4; ++j)
         total[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(table + j * kGroups + g),
-                                   _mm256_cvtepi32_ps(dot[j]), total[j]);
+                                   Step::toF32(dot[j]), total[j]);
     }
     for (int j = 0; j < 4; ++j)
       y[o + j] = laneSum(total[j]);
@@ -153,9 +148,9 @@ AVX2 void f16Tile(const uint16_t *w, const float *x, float *y, int outs) {
       for (int k = 0; k < kIn; k += 8) {
         if (r == 0 && k % 32 == 0)
           for (int j = 0; j < O; ++j)
-            _mm_prefetch(reinterpret_cast<const char *>(
-                             w + size_t(o + O + j) * kIn + k),
-                         _MM_HINT_T0);
+            _mm_prefetch(
+                reinterpret_cast<const char *>(w + size_t(o + O + j) * kIn + k),
+                _MM_HINT_T0);
         __m256 xv[R];
         for (int i = 0; i < R; ++i)
           xv[i] = _mm256_loadu_ps(x + size_t(r + i) * kIn + k);
@@ -211,9 +206,10 @@ int main(int argc, char **argv) {
   std::uniform_real_distribution<float> unit(-1, 1);
   // The rows of each loop: enough for kBytes, plus a block of 8 the
   // prefetches of the last rows may touch.
-  int int8Rows = int(kBytes / kIn) / 4 * 4;
+  int codeRows = int(kBytes / kIn) / 4 * 4;
   int f16Outs = int(kBytes / 2 / kIn) / 6 * 6;
-  auto *w = static_cast<uint8_t *>(std::aligned_alloc(64, kBytes + 16 * kIn * 2));
+  auto *w =
+      static_cast<uint8_t *>(std::aligned_alloc(64, kBytes + 16 * kIn * 2));
   for (size_t i = 0; i < kBytes + 16 * kIn * 2; ++i)
     w[i] = uint8_t(byte(gen));
   auto *w16 = reinterpret_cast<uint16_t *>(w);
@@ -229,21 +225,22 @@ int main(int argc, char **argv) {
     v = unit(gen);
   for (int i = 0; i < kIn; ++i)
     x16[i] = int16_t(x[i] * 32767);
-  std::vector<float> y(size_t(kTokens) * f16Outs + int8Rows);
+  std::vector<float> y(size_t(kTokens) * f16Outs + codeRows);
   int64_t sink = 0;
 
   std::vector<Loop> loops;
   loops.push_back({"read", "GB/s", double(kBytes),
                    [&] { sink += streamRead(codes.data(), kBytes); }});
-  loops.push_back({"int8-f32", "GB/s", double(int8Rows) * kIn, [&] {
-                     int8F32(codes.data(), x.data(), table.data(), y.data(),
-                             int8Rows);
+  loops.push_back({"int8-f32", "GB/s", double(codeRows) * kIn, [&] {
+                     int8Rows<F32Step>(codes.data(), x.data(), table.data(),
+                                       y.data(), codeRows);
                    }});
-  loops.push_back({"int8-i16", "GB/s", double(int8Rows) * kIn, [&] {
-                     int8I16(codes.data(), x16.data(), table.data(), y.data(),
-                             int8Rows);
+  loops.push_back({"int8-i16", "GB/s", double(codeRows) * kIn, [&] {
+                     int8Rows<I16Step>(codes.data(), x16.data(), table.data(),
+                                       y.data(), codeRows);
                    }});
-  loops.push_back({"f16-4x3", "GFLOP/s", 2.0 * kTokens * kIn * (f16Outs / 3 * 3),
+  loops.push_back({"f16-4x3", "GFLOP/s",
+                   2.0 * kTokens * kIn * (f16Outs / 3 * 3),
                    [&] { f16Tile<4, 3>(w16, x.data(), y.data(), f16Outs); }});
   loops.push_back({"f16-2x6", "GFLOP/s", 2.0 * kTokens * kIn * f16Outs,
                    [&] { f16Tile<2, 6>(w16, x.data(), y.data(), f16Outs); }});
@@ -260,8 +257,8 @@ int main(int argc, char **argv) {
   std::printf("%-10s %10s  %s\n", "loop", "median", "unit");
   for (auto &l : loops) {
     std::sort(l.rates.begin(), l.rates.end());
-    std::printf("%-10s %10.1f  %s\n", l.name.c_str(), l.rates[l.rates.size() / 2],
-                l.unit.c_str());
+    std::printf("%-10s %10.1f  %s\n", l.name.c_str(),
+                l.rates[l.rates.size() / 2], l.unit.c_str());
   }
   std::free(w);
   return 0;

@@ -1136,8 +1136,8 @@ Value Lowering::productTileVector(Value x, const WeightView &w, Value data,
                     ArrayRef<bool>{true});
               };
               auto fma = [&](int64_t i, int64_t j, Value xv, Value wv) {
-                next[i * width + j] = vector::FMAOp::create(
-                    b, loc, xv, wv, next[i * width + j]);
+                next[i * width + j] =
+                    vector::FMAOp::create(b, loc, xv, wv, next[i * width + j]);
               };
               if (width > count) {
                 SmallVector<Value> xv;
@@ -1315,8 +1315,7 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
   };
   // Symmetric codes: the zero point is the middle code (as groupScalars).
   Value defaultZeroVec = arith::ConstantOp::create(
-      b, loc,
-      DenseElementsAttr::get(f32Vec, float(1 << ((int4 ? 4 : 8) - 1))));
+      b, loc, DenseElementsAttr::get(f32Vec, float(1 << ((int4 ? 4 : 8) - 1))));
   Value dataBuf = readOnlyBuffer(data);
   auto rowLoop = forLoop(
       from, rows, 1, ValueRange{init},
@@ -1390,11 +1389,11 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
                         Value s = widenVector(readVec(
                             scales, VectorType::get({kLanes}, scaleType),
                             {outIdx[j], g}));
-                        Value z = zps ? widenVector(readVec(
-                                            zps,
-                                            VectorType::get({kLanes}, zpType),
-                                            {outIdx[j], g}))
-                                      : defaultZeroVec;
+                        Value z =
+                            zps ? widenVector(readVec(
+                                      zps, VectorType::get({kLanes}, zpType),
+                                      {outIdx[j], g}))
+                                : defaultZeroVec;
                         Value next = vector::TransferWriteOp::create(
                                          b, loc, s, a[0], ValueRange{jj, g},
                                          ArrayRef<bool>{true})
@@ -1821,9 +1820,9 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                                      b, loc, k, cIndex(q.getGroupSize()))
                                      .getResult()
                                : zero);
-                     vecs.push_back(vector::FMAOp::create(
-                         b, loc, loadCodes(w, data, r, k), factors.first,
-                         factors.second));
+                     vecs.push_back(
+                         vector::FMAOp::create(b, loc, loadCodes(w, data, r, k),
+                                               factors.first, factors.second));
                    }
                    return vecs;
                  };
@@ -2084,8 +2083,9 @@ Value Lowering::byRowTiles(
                                     arith::SubIOp::create(b, loc, rows, r0));
   Value c0 =
       arith::MulIOp::create(b, loc, body->getArgument(1), cIndex(kTileCols));
-  Value cs = arith::MinUIOp::create(
-      b, loc, cIndex(kTileCols), arith::SubIOp::create(b, loc, cIndex(width), c0));
+  Value cs =
+      arith::MinUIOp::create(b, loc, cIndex(kTileCols),
+                             arith::SubIOp::create(b, loc, cIndex(width), c0));
   Value t = tile(r0, rs, c0, cs);
   auto term = cast<scf::InParallelOp>(body->getTerminator());
   b.setInsertionPointToStart(term.getBody());
@@ -2099,12 +2099,12 @@ Value Lowering::byRowTiles(
 /// h = act(g) * u (GLU) or act(u); elementwise, into a fresh tensor (the
 /// operands may be shared cluster products), by row tiles.
 Value Lowering::activate(Value g, Value u) {
-  return byRowTiles(
-      tensor::DimOp::create(b, loc, u, 0), m.inter,
-      [&](Value r0, Value rs, Value c0, Value cs) {
-        return activateRows(g ? sliceTile(g, r0, rs, c0, cs) : Value(),
-                            sliceTile(u, r0, rs, c0, cs));
-      });
+  return byRowTiles(tensor::DimOp::create(b, loc, u, 0), m.inter,
+                    [&](Value r0, Value rs, Value c0, Value cs) {
+                      return activateRows(g ? sliceTile(g, r0, rs, c0, cs)
+                                            : Value(),
+                                          sliceTile(u, r0, rs, c0, cs));
+                    });
 }
 
 /// activate's tile: one elementwise generic.
@@ -2222,13 +2222,10 @@ Value Lowering::scaleRows(Value part, Value list, Value offset) {
 Value Lowering::gatherRows(Value source, Value list, Value offset,
                            Value count) {
   int64_t width = cast<RankedTensorType>(source.getType()).getDimSize(1);
-  return byRowTiles(count, width,
-                    [&](Value r0, Value rs, Value c0, Value cs) {
-                      return gatherRowsSerial(
-                          source, list,
-                          arith::AddIOp::create(b, loc, offset, r0), rs, c0,
-                          cs);
-                    });
+  return byRowTiles(count, width, [&](Value r0, Value rs, Value c0, Value cs) {
+    return gatherRowsSerial(
+        source, list, arith::AddIOp::create(b, loc, offset, r0), rs, c0, cs);
+  });
 }
 
 /// gatherRows' tile: one generic.
