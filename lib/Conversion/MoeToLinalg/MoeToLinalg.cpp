@@ -253,8 +253,11 @@ private:
                         SmallVector<Value> &picked, SmallVector<Value> &w);
   SmallVector<Value> bestOf(ArrayRef<Value> score, int64_t count);
   Value scaleRows(Value part, Value list, Value offset);
+  /// `maxOuts`: a bound on the outputs when they are only known at run time
+  /// (an expert's rank).
   Value product(Value x, const WeightView &w, Value index, Value rowOffset,
-                Value rowCount, bool reduceCols, Value init);
+                Value rowCount, bool reduceCols, Value init,
+                int64_t maxOuts = ShapedType::kDynamic);
   Value productTile(Value x, const WeightView &w, Value data, Value scales,
                     Value zps, bool reduceCols, Value init);
   bool vectorizable(const WeightView &w) const;
@@ -768,7 +771,7 @@ SmallVector<Value> Lowering::keepClusters(Value logits, Value t) {
 /// (R, C) factor, read in its storage form.
 Value Lowering::product(Value x, const WeightView &w, Value index,
                         Value rowOffset, Value rowCount, bool reduceCols,
-                        Value init) {
+                        Value init, int64_t maxOuts) {
   MLIRContext *ctx = b.getContext();
   auto slice = [&](Value t) -> Value {
     if (!t)
@@ -812,6 +815,8 @@ Value Lowering::product(Value x, const WeightView &w, Value index,
     // one task).
     bool axpy = !reduceCols && vectorizable(w);
     int64_t staticOuts = cast<RankedTensorType>(init.getType()).getDimSize(1);
+    if (ShapedType::isDynamic(staticOuts))
+      staticOuts = maxOuts;
     bool narrow =
         !ShapedType::isDynamic(staticOuts) && staticOuts <= kTileOut / 2;
     int64_t tileOut = reduceCols ? (narrow ? kNarrowTileOut : kTileOut)
@@ -2489,6 +2494,7 @@ FailureOr<Value> Lowering::run() {
   Value presentT = constI64Table(present);
   SmallVector<int64_t> rankOffset[3];
   Value rankTable[3], rankOffsetTable[3];
+  int64_t maxRank[3] = {0, 0, 0};
   for (int kind = 0; kind < 3; ++kind) {
     int64_t running = 0;
     for (int64_t r : m.ranks[kind]) {
@@ -2496,6 +2502,7 @@ FailureOr<Value> Lowering::run() {
       running += r;
     }
     rankTable[kind] = constI64Table(m.ranks[kind]);
+    maxRank[kind] = *llvm::max_element(m.ranks[kind]);
     rankOffsetTable[kind] = constI64Table(rankOffset[kind]);
   }
 
@@ -2583,9 +2590,9 @@ FailureOr<Value> Lowering::run() {
                               Value off =
                                   toIndex(extract(rankOffsetTable[kind], {e}));
                               OpFoldResult rs[] = {ne, rank};
-                              Value vx =
-                                  product(xe, *m.v[kind], Value(), off, rank,
-                                          true, filled(rs, f32, cF32(0.0)));
+                              Value vx = product(
+                                  xe, *m.v[kind], Value(), off, rank, true,
+                                  filled(rs, f32, cF32(0.0)), maxRank[kind]);
                               part = product(vx, *m.u[kind], Value(), off, rank,
                                              false, part);
                             }
@@ -2610,7 +2617,7 @@ FailureOr<Value> Lowering::run() {
                             OpFoldResult rs[] = {ne, rank};
                             Value vh =
                                 product(h, *m.v[2], Value(), off, rank, true,
-                                        filled(rs, f32, cF32(0.0)));
+                                        filled(rs, f32, cF32(0.0)), maxRank[2]);
                             Value o =
                                 product(vh, *m.u[2], Value(), off, rank, false,
                                         biasInit(m.bias[2], e, ne, m.hidden));
