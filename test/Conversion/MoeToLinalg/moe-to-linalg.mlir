@@ -92,13 +92,20 @@ func.func @clustered_int4_vector(%x: tensor<?x32xf32>, %r: tensor<3x32xf32>, %ub
 // Single rows of INT8 codes (the V factor, 8 groups per row): per block of 4
 // outputs, the scales are widened into an f32 table (4, groups) and the
 // zero-point terms summed, both along the groups in vectors; the group loop
-// then only reads the table.
+// then only reads the table. The V product's rows left over from the panels
+// take output tiles of 8 (its rank is a run-time value bounded by 2), and
+// U^T h output tiles of 256.
 // CHECK-LABEL: func.func @clustered_int8_rows
+// CHECK-COUNT-3: scf.forall {{.*}} -> (tensor<?x64x16xf32>)
+// CHECK: %[[N:.*]] = arith.ceildivui %{{.*}}, %c8_{{[0-9]+}} : index
+// CHECK-NEXT: scf.forall ({{.*}}) in (%{{.*}}, %[[N]]) shared_outs({{.*}}) -> (tensor<?x?xf32>)
 // CHECK: %[[T:.*]] = tensor.empty() : tensor<4x8xf32>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %[[T]]) -> (tensor<?x?xf32>, tensor<4x8xf32>)
 // CHECK-COUNT-4: vector.reduction <add>, {{.*}} fastmath<reassoc>
 // CHECK: scf.for
 // CHECK: tensor.extract {{.*}} : tensor<4x8xf32>
+// CHECK: %[[A:.*]] = arith.ceildivui %{{.*}}, %c256{{.*}} : index
+// CHECK-NEXT: scf.forall ({{.*}}) in (%{{.*}}, %[[A]])
 func.func @clustered_int8_rows(%x: tensor<?x64xf32>, %r: tensor<3x64xf32>, %ub: tensor<2x32x64xf32>,
     %uu: tensor<4x32xf32>, %uvd: tensor<4x64xi8>, %uvs: tensor<4x8xf16>, %uvz: tensor<4x8xi8>,
     %db: tensor<2x64x32xf32>, %du: tensor<3x64xf32>, %dv: tensor<3x32xf32>) -> tensor<?x64xf32> {
