@@ -179,6 +179,24 @@ private:
   Value toF32(Value v) {
     return v.getType() == f32 ? v : arith::ExtFOp::create(b, loc, f32, v);
   }
+  /// A float or unsigned-integer scalar or vector (scales, zero points) as
+  /// f32 of the same shape.
+  Value widenToF32(Value v) {
+    Type type = v.getType();
+    auto like = [&](Type e) -> Type {
+      if (auto vec = dyn_cast<VectorType>(type))
+        return VectorType::get(vec.getShape(), e);
+      return e;
+    };
+    Type e = getElementTypeOrSelf(type);
+    if (e.isF32())
+      return v;
+    if (isa<FloatType>(e))
+      return arith::ExtFOp::create(b, loc, like(f32), v);
+    return arith::UIToFPOp::create(
+        b, loc, like(f32),
+        arith::ExtUIOp::create(b, loc, like(b.getI32Type()), v));
+  }
   Value extract(Value t, ValueRange at) {
     return tensor::ExtractOp::create(b, loc, t, at);
   }
@@ -305,8 +323,11 @@ private:
                              Value scales, Value zps, Value init, Value from);
   Value productAxpyVector(Value x, const WeightView &w, Value data,
                           Value scales, Value zps, Value init, Value colOffset);
+  /// `factors`, when given: the group's (scale, offset) of codes, computed
+  /// on the first call and reused by later calls in the same group.
   Value loadWeightVector(const WeightView &w, Value data, Value scales,
-                         Value zps, Value row, Value k);
+                         Value zps, Value row, Value k,
+                         std::pair<Value, Value> *factors = nullptr);
   Value loadCodes(const WeightView &w, Value data, Value row, Value k);
   std::pair<Value, Value> groupScalars(const WeightView &w, Value scales,
                                        Value zps, Value row, Value group);
@@ -959,7 +980,8 @@ bool Lowering::vectorizable(const WeightView &w) const {
 /// storage form and widened (codes: unpacked, zero point subtracted,
 /// scaled) in registers.
 Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
-                                 Value zps, Value row, Value k) {
+                                 Value zps, Value row, Value k,
+                                 std::pair<Value, Value> *factors) {
   QuantAttr q = w.quant;
   Type storage = cast<RankedTensorType>(data.getType()).getElementType();
   if (!q || q.getStorage() == QuantStorage::f32 ||
@@ -971,14 +993,19 @@ Value Lowering::loadWeightVector(const WeightView &w, Value data, Value scales,
         /*padding=*/std::nullopt, ArrayRef<bool>{true});
     return storage.isF32() ? v : arith::ExtFOp::create(b, loc, f32Vec, v);
   }
-  Value group =
-      q.getGroupSize() > 0
-          ? arith::DivUIOp::create(b, loc, k, cIndex(q.getGroupSize()))
-                .getResult()
-          : cIndex(0);
-  auto [scale, offset] = groupFactors(w, scales, zps, row, group);
-  return vector::FMAOp::create(b, loc, loadCodes(w, data, row, k), scale,
-                               offset);
+  std::pair<Value, Value> own;
+  if (!factors)
+    factors = &own;
+  if (!factors->first) {
+    Value group =
+        q.getGroupSize() > 0
+            ? arith::DivUIOp::create(b, loc, k, cIndex(q.getGroupSize()))
+                  .getResult()
+            : cIndex(0);
+    *factors = groupFactors(w, scales, zps, row, group);
+  }
+  return vector::FMAOp::create(b, loc, loadCodes(w, data, row, k),
+                               factors->first, factors->second);
 }
 
 /// kLanes integer codes of row `row` from input `k` on, widened to f32
@@ -1020,20 +1047,12 @@ Value Lowering::loadCodes(const WeightView &w, Value data, Value row, Value k) {
 std::pair<Value, Value> Lowering::groupScalars(const WeightView &w,
                                                Value scales, Value zps,
                                                Value row, Value group) {
-  auto widen = [&](Value v) -> Value {
-    if (v.getType().isF32())
-      return v;
-    if (isa<FloatType>(v.getType()))
-      return arith::ExtFOp::create(b, loc, f32, v);
-    return arith::UIToFPOp::create(
-        b, loc, f32, arith::ExtUIOp::create(b, loc, b.getI32Type(), v));
-  };
   QuantAttr q = w.quant;
   Value zp =
-      zps ? widen(extract(zps, {row, group}))
+      zps ? widenToF32(extract(zps, {row, group}))
           : cF32(double(
                 1 << ((q.getStorage() == QuantStorage::i4 ? 4 : 8) - 1)));
-  Value scale = widen(extract(scales, {row, group}));
+  Value scale = widenToF32(extract(scales, {row, group}));
   return {scale, arith::MulFOp::create(b, loc, zp, scale)};
 }
 
@@ -1309,15 +1328,6 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
   Type scaleType = cast<RankedTensorType>(scales.getType()).getElementType();
   Type zpType =
       zps ? cast<RankedTensorType>(zps.getType()).getElementType() : Type();
-  auto widenVector = [&](Value v) -> Value {
-    Type e = cast<VectorType>(v.getType()).getElementType();
-    if (e.isF32())
-      return v;
-    if (isa<FloatType>(e))
-      return arith::ExtFOp::create(b, loc, f32Vec, v);
-    return arith::UIToFPOp::create(b, loc, f32Vec,
-                                   arith::ExtUIOp::create(b, loc, i32Vec, v));
-  };
   // Symmetric codes: the zero point is the middle code (as groupScalars).
   Value defaultZeroVec = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(f32Vec, float(1 << ((int4 ? 4 : 8) - 1))));
@@ -1391,11 +1401,11 @@ Value Lowering::productRowsQuantized(Value x, const WeightView &w, Value data,
                   auto vec = forLoop(
                       zero, cIndex(vecGroups), kLanes, ValueRange{tab, zeroVec},
                       [&](Value g, ValueRange a) -> SmallVector<Value> {
-                        Value s = widenVector(readVec(
+                        Value s = widenToF32(readVec(
                             scales, VectorType::get({kLanes}, scaleType),
                             {outIdx[j], g}));
                         Value z =
-                            zps ? widenVector(readVec(
+                            zps ? widenToF32(readVec(
                                       zps, VectorType::get({kLanes}, zpType),
                                       {outIdx[j], g}))
                                 : defaultZeroVec;
@@ -1799,36 +1809,20 @@ Value Lowering::productAxpyVector(Value x, const WeightView &w, Value data,
                  for (int64_t j = 0; j < vecs; ++j)
                    cols.push_back(
                        arith::AddIOp::create(b, loc, c0, cIndex(j * kLanes)));
-                 QuantAttr q = w.quant;
-                 bool codes = q && (q.getStorage() == QuantStorage::i4 ||
-                                    q.getStorage() == QuantStorage::i8);
                  // Every vector of the block in one quantisation group (the
                  // tile and the block start at multiples of the block): its
                  // scale and zero point are read once per row of W.
-                 bool oneGroup = codes && (q.getGroupSize() == 0 ||
-                                           q.getGroupSize() % block == 0);
+                 QuantAttr q = w.quant;
+                 bool oneGroup = q && (q.getGroupSize() == 0 ||
+                                       q.getGroupSize() % block == 0);
                  auto widened = [&](Value r) -> SmallVector<Value> {
                    SmallVector<Value> vecs;
                    std::pair<Value, Value> factors;
-                   for (Value c : cols) {
-                     Value k = arith::AddIOp::create(b, loc, colOffset, c);
-                     if (!codes) {
-                       vecs.push_back(
-                           loadWeightVector(w, data, scales, zps, r, k));
-                       continue;
-                     }
-                     if (!factors.first || !oneGroup)
-                       factors = groupFactors(
-                           w, scales, zps, r,
-                           q.getGroupSize() > 0
-                               ? arith::DivUIOp::create(
-                                     b, loc, k, cIndex(q.getGroupSize()))
-                                     .getResult()
-                               : zero);
-                     vecs.push_back(
-                         vector::FMAOp::create(b, loc, loadCodes(w, data, r, k),
-                                               factors.first, factors.second));
-                   }
+                   for (Value c : cols)
+                     vecs.push_back(loadWeightVector(
+                         w, data, scales, zps, r,
+                         arith::AddIOp::create(b, loc, colOffset, c),
+                         oneGroup ? &factors : nullptr));
                    return vecs;
                  };
                  Value wide = widen ? accC[1] : Value();
